@@ -1,0 +1,29 @@
+//! CPU kernels for a small convolutional network.
+//!
+//! Every activation is a row-major `f32` slice in NCHW layout whose shape is
+//! carried by a validated geometry struct. Each op has a forward and a
+//! backward pass. Work is split over the batch with rayon inside whatever
+//! thread pool the caller installed; no kernel builds a pool of its own.
+
+mod conv2d;
+mod dropout;
+mod error;
+mod linear;
+mod maxpool;
+mod relu;
+mod sgd;
+mod shape;
+mod softmax_xent;
+
+pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dGeometry, Conv2dGrads};
+pub use dropout::{dropout_backward, dropout_forward, Dropout, Phase};
+pub use error::KernelError;
+pub use linear::{linear_backward, linear_forward, LinearGeometry, LinearGrads};
+pub use maxpool::{maxpool2d_backward, maxpool2d_forward, Pool2dGeometry};
+pub use relu::{relu_backward, relu_forward};
+pub use sgd::Sgd;
+pub use shape::Shape4;
+pub use softmax_xent::{softmax, softmax_cross_entropy};
+
+/// The result type of every kernel.
+pub type Result<T> = std::result::Result<T, KernelError>;
