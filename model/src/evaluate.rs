@@ -1,0 +1,81 @@
+//! Accuracy of a network on a dataset split.
+
+use std::time::Instant;
+
+use data::Split;
+
+use crate::network::{argmax, Inference, IMAGE_BYTES};
+use crate::{ModelError, Network, Result, CLASSES};
+
+/// The result of evaluating a network on a split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Images classified correctly.
+    pub correct: usize,
+    /// Images evaluated.
+    pub total: usize,
+    /// Wall-clock seconds the evaluation took.
+    pub seconds: f64,
+    /// Images of each true class, and how many of them were classified
+    /// correctly.
+    pub per_class: [ClassCount; CLASSES],
+}
+
+/// Counts of one class in an evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassCount {
+    /// Images whose label is this class.
+    pub total: usize,
+    /// Of those, the images predicted as this class.
+    pub correct: usize,
+}
+
+impl Evaluation {
+    /// `correct / total`, or 0 for an empty split.
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// Evaluates `network` on every record of `split` with dropout off, in
+/// batches of `batch_size` images.
+///
+/// # Errors
+/// [`ModelError::Config`] for a zero batch size.
+pub fn evaluate(network: &Network, split: &Split, batch_size: usize) -> Result<Evaluation> {
+    if batch_size == 0 {
+        return Err(ModelError::Config(
+            "evaluation batch size is 0; pass at least 1".into(),
+        ));
+    }
+    let start = Instant::now();
+    let mut per_class = [ClassCount::default(); CLASSES];
+    let mut inference = Inference::new(network, batch_size.min(split.len().max(1)))?;
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(batch_size) {
+        let fill = |input: &mut [f32]| -> Result<()> {
+            for (&index, out) in chunk.iter().zip(input.chunks_exact_mut(IMAGE_BYTES)) {
+                network.stats.normalise(split.image(index), out)?;
+            }
+            Ok(())
+        };
+        let logits = inference.logits_with(chunk.len(), fill)?;
+        for (&index, row) in chunk.iter().zip(logits.chunks_exact(CLASSES)) {
+            let label = usize::from(split.label(index));
+            per_class[label].total += 1;
+            if argmax(row) == label {
+                per_class[label].correct += 1;
+            }
+        }
+    }
+    Ok(Evaluation {
+        correct: per_class.iter().map(|c| c.correct).sum(),
+        total: split.len(),
+        seconds: start.elapsed().as_secs_f64(),
+        per_class,
+    })
+}

@@ -1,0 +1,172 @@
+//! The network's parameters and inference.
+
+use data::ChannelStats;
+use kernels::{softmax, Dropout};
+
+use crate::layers::{Layers, INPUT};
+use crate::params::{initialise, parameter_count};
+use crate::passes::forward;
+use crate::workspace::Workspace;
+use crate::{ModelError, Result, CLASSES};
+
+/// Bytes of one input image in CIFAR layout.
+pub const IMAGE_BYTES: usize = INPUT[0] * INPUT[1] * INPUT[2];
+
+/// Images per forward pass during inference.
+const INFERENCE_BATCH: usize = 100;
+
+/// The network: Conv(3->32, 3x3, pad 1) -> ReLU -> Dropout ->
+/// Conv(32->32, 3x3, pad 1) -> MaxPool 2x2 -> Conv(32->64, 3x3, pad 1) ->
+/// ReLU -> Dropout -> Conv(64->64, 3x3, pad 1) -> MaxPool 2x2 ->
+/// Linear(4096->10), with the normalisation its inputs need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    pub(crate) params: Vec<f32>,
+    pub(crate) dropout: Dropout,
+    pub(crate) stats: ChannelStats,
+}
+
+impl Network {
+    /// Builds a network with seeded initial parameters, drawn as PyTorch
+    /// draws them by default: uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in))`
+    /// for every weight and bias.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] when `dropout` is not in `[0, 1)`.
+    pub fn new(seed: u64, dropout: f32, stats: ChannelStats) -> Result<Self> {
+        let dropout = Dropout::new(dropout)
+            .map_err(|err| ModelError::Config(format!("{err}; pass a dropout in [0, 1)")))?;
+        Ok(Self {
+            params: initialise(seed),
+            dropout,
+            stats,
+        })
+    }
+
+    /// Builds a network from a flat parameter vector in the order of
+    /// [`crate::TENSORS`].
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] when the length or the dropout is wrong.
+    pub fn from_parameters(params: Vec<f32>, dropout: f32, stats: ChannelStats) -> Result<Self> {
+        if params.len() != parameter_count() {
+            return Err(ModelError::Config(format!(
+                "{} parameters given, the network has {}",
+                params.len(),
+                parameter_count()
+            )));
+        }
+        let mut network = Self::new(0, dropout, stats)?;
+        network.params = params;
+        Ok(network)
+    }
+
+    /// The normalisation applied to input pixels.
+    pub fn stats(&self) -> ChannelStats {
+        self.stats
+    }
+
+    /// The drop probability of both dropout layers during training.
+    pub fn dropout(&self) -> f32 {
+        self.dropout.p()
+    }
+
+    /// All parameters, flat, in the order of [`crate::TENSORS`].
+    pub fn parameters(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Returns the class probabilities of CIFAR-layout images (`n * 3072`
+    /// bytes), one row of [`CLASSES`] per image, with dropout off.
+    ///
+    /// # Errors
+    /// [`ModelError::Input`] when the length is not a positive multiple of
+    /// 3072.
+    pub fn predict(&self, images: &[u8]) -> Result<Vec<[f32; CLASSES]>> {
+        if images.is_empty() || images.len() % IMAGE_BYTES != 0 {
+            return Err(ModelError::Input(format!(
+                "{} bytes of pixels; send a positive multiple of {IMAGE_BYTES} \
+                 (3 planes of 32 x 32, red then green then blue)",
+                images.len()
+            )));
+        }
+        let count = images.len() / IMAGE_BYTES;
+        let mut inference = Inference::new(self, count.min(INFERENCE_BATCH))?;
+        let mut rows = Vec::with_capacity(count);
+        for chunk in images.chunks(INFERENCE_BATCH * IMAGE_BYTES) {
+            let logits = inference.logits(chunk)?;
+            let mut probabilities = vec![0.0; logits.len()];
+            softmax(logits, CLASSES, &mut probabilities)?;
+            rows.extend(probabilities.chunks_exact(CLASSES).map(|row| {
+                let mut out = [0.0; CLASSES];
+                out.copy_from_slice(row);
+                out
+            }));
+        }
+        Ok(rows)
+    }
+}
+
+/// Reusable buffers for inference at up to a fixed batch size.
+pub(crate) struct Inference<'a> {
+    network: &'a Network,
+    workspace: Workspace,
+}
+
+impl<'a> Inference<'a> {
+    pub(crate) fn new(network: &'a Network, capacity: usize) -> Result<Self> {
+        let layers = Layers::new(capacity)?;
+        Ok(Self {
+            network,
+            workspace: Workspace::new(&layers, false),
+        })
+    }
+
+    /// Returns the logits of up to `capacity` CIFAR-layout images.
+    pub(crate) fn logits(&mut self, images: &[u8]) -> Result<&[f32]> {
+        let count = images.len() / IMAGE_BYTES;
+        debug_assert!(count <= self.workspace.capacity);
+        let layers = Layers::new(count)?;
+        let input = &mut self.workspace.act.input[..images.len()];
+        self.network.stats.normalise(images, input)?;
+        forward(
+            &self.network.params,
+            &layers,
+            &self.network.dropout,
+            None,
+            &mut self.workspace,
+        )?;
+        Ok(&self.workspace.act.logits[..count * CLASSES])
+    }
+
+    /// Returns the logits of images already normalised into the input
+    /// buffer by `fill`, which receives that buffer.
+    pub(crate) fn logits_with(
+        &mut self,
+        count: usize,
+        fill: impl FnOnce(&mut [f32]) -> Result<()>,
+    ) -> Result<&[f32]> {
+        debug_assert!(count <= self.workspace.capacity);
+        let layers = Layers::new(count)?;
+        fill(&mut self.workspace.act.input[..count * IMAGE_BYTES])?;
+        forward(
+            &self.network.params,
+            &layers,
+            &self.network.dropout,
+            None,
+            &mut self.workspace,
+        )?;
+        Ok(&self.workspace.act.logits[..count * CLASSES])
+    }
+}
+
+/// Index of the largest value of a row; of ties, the first.
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best
+}
