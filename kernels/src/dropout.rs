@@ -1,6 +1,13 @@
 //! Inverted dropout with a seeded, counter-based mask.
 
+use rayon::prelude::*;
+
+use crate::error::check_len;
+use crate::simd::{self, PAR_CHUNK};
 use crate::{KernelError, Result};
+
+/// The SplitMix64 increment, `2^64` divided by the golden ratio.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Inverted dropout: each unit is zeroed with probability `p` during
 /// training and the kept ones are scaled by `1 / (1 - p)`, so inference is
@@ -16,17 +23,70 @@ impl Dropout {
     /// # Errors
     /// [`KernelError::Parameter`] unless `0 <= p < 1`.
     pub fn new(p: f32) -> Result<Self> {
-        let _ = p;
+        if (0.0..1.0).contains(&p) {
+            return Ok(Self { p });
+        }
         Err(KernelError::Parameter {
             name: "dropout p",
             value: p.to_string(),
-            reason: "not implemented".into(),
+            reason: "the drop probability must be in [0, 1)".into(),
         })
     }
 
     /// The drop probability.
     pub fn p(&self) -> f32 {
         self.p
+    }
+
+    /// The factor `1 / (1 - p)` that kept units are multiplied by.
+    pub fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.p)
+    }
+
+    /// The value an element's 32 random bits must reach to be kept:
+    /// `round(p * 2^32)`, so an element is dropped with probability `p` to
+    /// within `2^-33`.
+    fn threshold(&self) -> u64 {
+        (f64::from(self.p) * 4_294_967_296.0).round() as u64
+    }
+}
+
+/// The SplitMix64 output function: a bijective mix of all 64 bits.
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The mask a training pass with `seed` gives each element: `0` or
+/// `1 / (1 - p)`, drawn independently of how the work is split.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaskStream {
+    state: u64,
+    threshold: u64,
+    scale: f32,
+}
+
+impl MaskStream {
+    pub(crate) fn new(dropout: &Dropout, seed: u64) -> Self {
+        Self {
+            state: splitmix64(seed),
+            threshold: dropout.threshold(),
+            scale: dropout.scale(),
+        }
+    }
+
+    /// The mask of element `index`. Its random bits are the upper half of
+    /// output `index` of a SplitMix64 generator whose state starts at the
+    /// mixed seed, so any element can be drawn without the ones before it.
+    pub(crate) fn mask(&self, index: usize) -> f32 {
+        let step = (index as u64).wrapping_add(1).wrapping_mul(GOLDEN_GAMMA);
+        let bits = splitmix64(self.state.wrapping_add(step)) >> 32;
+        if bits >= self.threshold {
+            self.scale
+        } else {
+            0.0
+        }
     }
 }
 
@@ -46,6 +106,11 @@ pub enum Phase {
 /// Writes `input * mask` to `output` and the mask (`0` or `1 / (1 - p)`,
 /// or `1` everywhere in [`Phase::Eval`]) to `mask`.
 ///
+/// Shapes: `input`, `output` and `mask` `[len]` of any layout (`output` and
+/// `mask` overwritten). Element `i` is dropped with probability `p`, drawn
+/// from a hash of `(seed, i)`, so the mask depends on neither the thread
+/// count nor the split of the work.
+///
 /// # Errors
 /// [`KernelError::Length`] when the slices differ in length.
 pub fn dropout_forward(
@@ -55,16 +120,37 @@ pub fn dropout_forward(
     output: &mut [f32],
     mask: &mut [f32],
 ) -> Result<()> {
-    let _ = (dropout, phase, input, output, mask);
-    todo!()
+    check_len("output", &[input.len()], output.len())?;
+    check_len("mask", &[input.len()], mask.len())?;
+    let Phase::Train { seed } = phase else {
+        output.copy_from_slice(input);
+        mask.fill(1.0);
+        return Ok(());
+    };
+
+    let stream = MaskStream::new(dropout, seed);
+    let tasks = mask.par_chunks_mut(PAR_CHUNK).enumerate();
+    tasks.for_each(|(task, mask)| {
+        let first = task * PAR_CHUNK;
+        for (offset, m) in mask.iter_mut().enumerate() {
+            *m = stream.mask(first + offset);
+        }
+    });
+    simd::map2(input, mask, output, |x, m| x * m, |x, m| x * m);
+    Ok(())
 }
 
 /// Writes `grad_output * mask` to `grad_input`, with the mask that
 /// [`dropout_forward`] wrote.
 ///
+/// Shapes: `mask`, `grad_output` and `grad_input` `[len]` (`grad_input`
+/// overwritten).
+///
 /// # Errors
 /// [`KernelError::Length`] when the slices differ in length.
 pub fn dropout_backward(mask: &[f32], grad_output: &[f32], grad_input: &mut [f32]) -> Result<()> {
-    let _ = (mask, grad_output, grad_input);
-    todo!()
+    check_len("grad_output", &[mask.len()], grad_output.len())?;
+    check_len("grad_input", &[mask.len()], grad_input.len())?;
+    simd::map2(mask, grad_output, grad_input, |m, g| m * g, |m, g| m * g);
+    Ok(())
 }

@@ -47,3 +47,53 @@ pub enum KernelError {
         classes: usize,
     },
 }
+
+/// Checks that the slice argument `name` has as many elements as the shape
+/// `dims` needs.
+pub(crate) fn check_len(
+    name: &'static str,
+    dims: &[usize],
+    found: usize,
+) -> Result<(), KernelError> {
+    let expected = dims.iter().product();
+    if found == expected {
+        return Ok(());
+    }
+    let shape = dims
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(KernelError::Length {
+        name,
+        shape: format!("[{shape}]"),
+        expected,
+        found,
+    })
+}
+
+/// Rejects a geometry of `op` in which one of the named `values` is zero.
+pub(crate) fn require_positive(
+    op: &'static str,
+    values: &[(&str, usize)],
+) -> Result<(), KernelError> {
+    match values.iter().find(|(_, value)| *value == 0) {
+        Some((name, _)) => Err(KernelError::Geometry {
+            op,
+            reason: format!("{name} is 0, but it must be at least 1"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Rejects a geometry of `op` whose tensor of shape `dims` would have more
+/// than `usize::MAX` elements.
+pub(crate) fn require_addressable(op: &'static str, dims: &[usize]) -> Result<(), KernelError> {
+    match dims.iter().try_fold(1usize, |len, &d| len.checked_mul(d)) {
+        Some(_) => Ok(()),
+        None => Err(KernelError::Geometry {
+            op,
+            reason: format!("a tensor of shape {dims:?} has more than usize::MAX elements"),
+        }),
+    }
+}

@@ -8,11 +8,16 @@
 mod conv2d;
 mod dropout;
 mod error;
+mod gemm;
+mod im2col;
 mod linear;
 mod maxpool;
+mod reduce;
+pub mod reference;
 mod relu;
 mod sgd;
 mod shape;
+mod simd;
 mod softmax_xent;
 
 pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dGeometry, Conv2dGrads};

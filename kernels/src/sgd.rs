@@ -1,5 +1,9 @@
 //! Stochastic gradient descent with momentum, in PyTorch's form.
 
+use wide::f32x8;
+
+use crate::error::check_len;
+use crate::simd::{load, store, LANES};
 use crate::{KernelError, Result};
 
 /// Hyper-parameters of SGD with (optionally Nesterov) momentum.
@@ -8,6 +12,9 @@ use crate::{KernelError, Result};
 /// `g = grad + weight_decay * param`; `buf = momentum * buf + g`;
 /// `param -= lr * (g + momentum * buf)` with Nesterov, or `lr * buf`
 /// without. The buffer starts at zero, so the first step sets it to `g`.
+/// PyTorch's Nesterov form is the look-ahead of Sutskever et al. after a
+/// change of variables, and its buffer carries no learning rate, unlike the
+/// Keras form, so the two differ when the learning rate changes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sgd {
     /// Learning rate, `> 0`.
@@ -26,24 +33,88 @@ impl Sgd {
     /// # Errors
     /// [`KernelError::Parameter`] naming the first value out of range.
     pub fn validate(&self) -> Result<()> {
-        Err(KernelError::Parameter {
-            name: "lr",
-            value: self.lr.to_string(),
-            reason: "not implemented".into(),
-        })
+        let invalid = |name, value: f32, reason: &str| {
+            Err(KernelError::Parameter {
+                name,
+                value: value.to_string(),
+                reason: reason.into(),
+            })
+        };
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return invalid("lr", self.lr, "the learning rate must be finite and > 0");
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return invalid("momentum", self.momentum, "momentum must be in [0, 1)");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            let reason = "weight decay must be finite and >= 0";
+            return invalid("weight_decay", self.weight_decay, reason);
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            let reason = "Nesterov momentum needs momentum > 0; set momentum or turn nesterov off";
+            return invalid("momentum", self.momentum, reason);
+        }
+        Ok(())
     }
 
     /// Applies one step to `params` in place, updating `momentum_buffer`.
     ///
+    /// Shapes: `params`, `grads` and `momentum_buffer` `[len]`, element `i`
+    /// of each belonging to the same parameter. Start `momentum_buffer` at
+    /// zero before the first step.
+    ///
     /// # Errors
-    /// [`KernelError::Length`] when the three slices differ in length.
+    /// [`KernelError::Length`] when the three slices differ in length, and
+    /// [`KernelError::Parameter`] when [`Sgd::validate`] fails.
     pub fn step(
         &self,
         params: &mut [f32],
         grads: &[f32],
         momentum_buffer: &mut [f32],
     ) -> Result<()> {
-        let _ = (params, grads, momentum_buffer);
-        todo!()
+        self.validate()?;
+        check_len("grads", &[params.len()], grads.len())?;
+        check_len("momentum_buffer", &[params.len()], momentum_buffer.len())?;
+
+        let mut param_lanes = params.chunks_exact_mut(LANES);
+        let mut grad_lanes = grads.chunks_exact(LANES);
+        let mut buffer_lanes = momentum_buffer.chunks_exact_mut(LANES);
+        let vectors = (&mut param_lanes)
+            .zip(&mut grad_lanes)
+            .zip(&mut buffer_lanes);
+        for ((param, grad), buffer) in vectors {
+            let (p, b) = self.update(load(param), load(grad), load(buffer));
+            store(p, param);
+            store(b, buffer);
+        }
+
+        let params = param_lanes.into_remainder().iter_mut();
+        let grads = grad_lanes.remainder();
+        let buffers = buffer_lanes.into_remainder().iter_mut();
+        for ((param, &grad), buffer) in params.zip(grads).zip(buffers) {
+            let (p, b) = self.update(
+                f32x8::splat(*param),
+                f32x8::splat(grad),
+                f32x8::splat(*buffer),
+            );
+            *param = p.as_array()[0];
+            *buffer = b.as_array()[0];
+        }
+        Ok(())
+    }
+
+    /// Returns the new parameters and momentum buffer of 8 lanes. The scalar
+    /// tail runs the same code on a splat, so every element rounds alike.
+    #[inline]
+    fn update(&self, param: f32x8, grad: f32x8, buffer: f32x8) -> (f32x8, f32x8) {
+        let momentum = f32x8::splat(self.momentum);
+        let g = grad + f32x8::splat(self.weight_decay) * param;
+        let buffer = momentum * buffer + g;
+        let step = if self.nesterov {
+            g + momentum * buffer
+        } else {
+            buffer
+        };
+        (param - f32x8::splat(self.lr) * step, buffer)
     }
 }

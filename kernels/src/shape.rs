@@ -45,6 +45,11 @@ impl Shape4 {
     pub const fn with_batch(&self, batch: usize) -> Self {
         Self::new(batch, self.channels, self.height, self.width)
     }
+
+    /// The four dimensions in NCHW order.
+    pub(crate) const fn dims(&self) -> [usize; 4] {
+        [self.batch, self.channels, self.height, self.width]
+    }
 }
 
 impl fmt::Display for Shape4 {

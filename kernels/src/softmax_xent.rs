@@ -1,6 +1,27 @@
 //! Softmax and cross-entropy, computed in log space.
 
-use crate::Result;
+use crate::error::check_len;
+use crate::{KernelError, Result};
+
+/// Rejects zero classes, which leave no row to normalise.
+fn require_classes(classes: usize) -> Result<()> {
+    if classes > 0 {
+        return Ok(());
+    }
+    Err(KernelError::Parameter {
+        name: "classes",
+        value: "0".into(),
+        reason: "the number of classes must be at least 1".into(),
+    })
+}
+
+/// Returns the row maximum and `ln(sum(exp(row - max)))`, summed in f64.
+/// Their sum is the row's logsumexp.
+fn shifted_log_sum_exp(row: &[f32]) -> (f64, f64) {
+    let max = f64::from(row.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+    let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+    (max, sum.ln())
+}
 
 /// Returns the mean cross-entropy of `logits` (`[batch, classes]`) against
 /// `labels` (`[batch]`) and overwrites `grad_logits` with its gradient,
@@ -10,25 +31,82 @@ use crate::Result;
 /// subtracted first, accumulated in f64, so logits of any finite magnitude
 /// give a finite loss and gradient.
 ///
+/// Shapes: `logits` and `grad_logits` `[batch, classes]` row-major,
+/// `labels` `[batch]`, where `batch = labels.len()`.
+///
 /// # Errors
 /// [`crate::KernelError::Length`] when a slice does not match `classes`, and
 /// [`crate::KernelError::Label`] when a label is `>= classes`.
+/// [`crate::KernelError::Parameter`] when `classes` is zero or `labels` is
+/// empty, because the mean over no rows is undefined.
 pub fn softmax_cross_entropy(
     logits: &[f32],
     labels: &[usize],
     classes: usize,
     grad_logits: &mut [f32],
 ) -> Result<f32> {
-    let _ = (logits, labels, classes, grad_logits);
-    todo!()
+    require_classes(classes)?;
+    let batch = labels.len();
+    if batch == 0 {
+        return Err(KernelError::Parameter {
+            name: "batch",
+            value: "0".into(),
+            reason: "labels is empty; the loss needs at least one row".into(),
+        });
+    }
+    check_len("logits", &[batch, classes], logits.len())?;
+    check_len("grad_logits", &[batch, classes], grad_logits.len())?;
+    if let Some((row, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+        return Err(KernelError::Label {
+            row,
+            label,
+            classes,
+        });
+    }
+
+    let scale = 1.0 / batch as f64;
+    let mut total = 0.0;
+    let rows = logits
+        .chunks_exact(classes)
+        .zip(grad_logits.chunks_exact_mut(classes));
+
+    // Per row: loss = (max - row[label]) + ln(sum(exp(row - max))).
+    for ((row, grad), &label) in rows.zip(labels) {
+        let (max, log_sum) = shifted_log_sum_exp(row);
+        total += (max - f64::from(row[label])) + log_sum;
+        for (class, (g, &x)) in grad.iter_mut().zip(row).enumerate() {
+            let probability = (f64::from(x) - max - log_sum).exp();
+            let target = if class == label { 1.0 } else { 0.0 };
+            *g = ((probability - target) * scale) as f32;
+        }
+    }
+    Ok((total * scale) as f32)
 }
 
 /// Overwrites `probabilities` with the softmax of each row of `logits`.
 ///
+/// Shapes: `logits` and `probabilities` `[rows, classes]` row-major, for
+/// any number of rows. Each row is shifted by its maximum and normalised in
+/// f64, so large logits do not overflow.
+///
 /// # Errors
 /// [`crate::KernelError::Length`] when the slices differ in length or are
-/// not a multiple of `classes`.
+/// not a multiple of `classes`, and [`crate::KernelError::Parameter`] when
+/// `classes` is zero.
 pub fn softmax(logits: &[f32], classes: usize, probabilities: &mut [f32]) -> Result<()> {
-    let _ = (logits, classes, probabilities);
-    todo!()
+    require_classes(classes)?;
+    let rows = logits.len().div_ceil(classes);
+    check_len("logits", &[rows, classes], logits.len())?;
+    check_len("probabilities", &[rows, classes], probabilities.len())?;
+
+    let pairs = logits
+        .chunks_exact(classes)
+        .zip(probabilities.chunks_exact_mut(classes));
+    for (row, out) in pairs {
+        let (max, log_sum) = shifted_log_sum_exp(row);
+        for (p, &x) in out.iter_mut().zip(row) {
+            *p = (f64::from(x) - max - log_sum).exp() as f32;
+        }
+    }
+    Ok(())
 }
