@@ -42,21 +42,23 @@ impl ChannelStats {
             }
         }
 
-        let pixels = (split.len() * PLANE_BYTES) as f64;
+        let pixels = (split.len() * PLANE_BYTES) as u128;
         let mut stats = Self {
             mean: [0.0; 3],
             std: [1.0; 3],
         };
-        if pixels == 0.0 {
+        if pixels == 0 {
             return stats;
         }
         for channel in 0..3 {
-            let mean = sums[channel] as f64 / pixels / 255.0;
-            let mean_square = squares[channel] as f64 / pixels / (255.0 * 255.0);
-            let std = (mean_square - mean * mean).max(0.0).sqrt();
-            stats.mean[channel] = mean as f32;
-            if std > 0.0 {
-                stats.std[channel] = std as f32;
+            let sum = u128::from(sums[channel]);
+            // pixels^2 * 255^2 * variance, exact in integers, so that zero
+            // spread is detected without rounding error.
+            let spread = pixels * u128::from(squares[channel]) - sum * sum;
+            let scale = pixels as f64 * 255.0;
+            stats.mean[channel] = (sum as f64 / scale) as f32;
+            if spread > 0 {
+                stats.std[channel] = ((spread as f64).sqrt() / scale) as f32;
             }
         }
         stats
