@@ -341,3 +341,37 @@ fn missing_archive_rejected() {
     let error = expect_err(unpack_archive(&archive, dir.path()));
     assert!(matches!(error, DataError::PathNotFound { .. }), "{error:?}");
 }
+
+#[test]
+fn concurrent_unpacks_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("cifar-10-binary.tar.gz");
+    let cache = dir.path().join("cache");
+    data::write_synthetic_archive(&archive, 40, 6).unwrap();
+
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| unpack_archive(&archive, &cache).unwrap()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap())
+            .collect()
+    });
+    for result in &results {
+        assert_eq!(result.folder, cache.join("cifar-10-binary"));
+    }
+    assert!(results.iter().any(|result| result.unpacked), "{results:?}");
+    assert_eq!(
+        list_dir(&cache),
+        ["cifar-10-binary"],
+        "temporary folders left"
+    );
+    assert_eq!(
+        Cifar10::open_with_cache(&archive, &cache)
+            .unwrap()
+            .test
+            .len(),
+        40
+    );
+}

@@ -3,20 +3,21 @@
 //! An archive `NAME.tar.gz` unpacks into the folder `NAME` inside a cache
 //! folder. The seven dataset files are written into a temporary sibling
 //! folder with a marker file last, and the temporary folder is then renamed
-//! to `NAME`, so a folder with that name is always complete. The marker
-//! records the archive's size and modification time and each file's size;
-//! a later open reuses the folder while all of them still match.
+//! to `NAME`, so an interrupted unpack never leaves a folder named `NAME`.
+//! The marker records the archive's size and modification time and each
+//! file's size, and a later open reuses the folder while all still match.
 
 use std::env;
-use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Write};
-use std::path::{Component, Path, PathBuf};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use flate2::read::GzDecoder;
+mod extract;
 
 use crate::dataset::{dataset_files, path_metadata};
 use crate::{DataError, Result};
+use extract::extract;
 
 /// Environment variable that overrides [`user_cache_dir`].
 pub const CACHE_DIR_ENV: &str = "CIFAAS_CACHE_DIR";
@@ -57,10 +58,12 @@ pub fn user_cache_dir() -> Option<PathBuf> {
 /// folder deep (the official archive contains `cifar-10-batches-bin/...`).
 ///
 /// # Errors
-/// An entry that is a link, has an absolute path or a `..` component, or
-/// repeats a dataset file; an archive without one of the seven files; a
-/// `cache/NAME` folder that exists without the marker of an earlier unpack;
-/// and any read or write failure.
+/// - [`DataError::InvalidArchiveEntry`] for an entry that is a link, has an
+///   absolute path or a `..` component, or repeats a dataset file.
+/// - [`DataError::ArchiveMissingMember`] when one of the seven files is absent.
+/// - [`DataError::UnpackFolderInUse`] when `cache/NAME` exists without the
+///   marker of an earlier unpack.
+/// - [`DataError::Io`] for any read or write failure.
 pub fn unpack_archive(archive: &Path, cache: &Path) -> Result<Unpacked> {
     let job = Job::new(archive, cache)?;
     if let Some(done) = job.reuse()? {
@@ -288,8 +291,12 @@ impl Job {
             path: self.target.clone(),
             source,
         };
-        fs::rename(&self.target, &aside).map_err(stale_error)?;
-        fs::remove_dir_all(&aside).map_err(stale_error)
+        match fs::rename(&self.target, &aside) {
+            Ok(()) => fs::remove_dir_all(&aside).map_err(stale_error),
+            // Another process moved it first.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(stale_error(error)),
+        }
     }
 }
 
@@ -323,92 +330,4 @@ fn marker_text(identity: &str, sizes: &[(&str, u64)]) -> String {
         text.push_str(&format!("{file} {size} bytes\n"));
     }
     text
-}
-
-/// Streams the archive and writes its seven dataset files into `dest`.
-fn extract(archive: &Path, dest: &Path) -> Result<()> {
-    let read_error = |source| DataError::Io {
-        action: "cannot read archive",
-        path: archive.to_owned(),
-        source,
-    };
-    let file = File::open(archive).map_err(read_error)?;
-    let mut tar = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
-    let mut found: Vec<&'static str> = Vec::new();
-
-    for entry in tar.entries().map_err(read_error)? {
-        let mut entry = entry.map_err(read_error)?;
-        let path = entry.path().map_err(read_error)?.into_owned();
-        let kind = entry.header().entry_type();
-        let reject = |reason| DataError::InvalidArchiveEntry {
-            archive: archive.to_owned(),
-            entry: path.display().to_string(),
-            reason,
-        };
-
-        if let Some(reason) = unsafe_path_reason(&path) {
-            return Err(reject(reason));
-        }
-        if kind.is_symlink() || kind.is_hard_link() {
-            return Err(reject("is a link"));
-        }
-        let Some(member) = dataset_member(&path) else {
-            continue;
-        };
-        if !kind.is_file() {
-            return Err(reject("is not a regular file"));
-        }
-        if found.contains(&member) {
-            return Err(reject("repeats a dataset file"));
-        }
-
-        let out_path = dest.join(member);
-        let write_error = |source| DataError::Io {
-            action: "cannot write",
-            path: out_path.clone(),
-            source,
-        };
-        let mut out = BufWriter::new(File::create(&out_path).map_err(write_error)?);
-        io::copy(&mut entry, &mut out).map_err(|source| DataError::Io {
-            action: "cannot unpack",
-            path: archive.to_owned(),
-            source,
-        })?;
-        out.flush().map_err(write_error)?;
-        found.push(member);
-    }
-
-    match dataset_files().find(|file| !found.contains(file)) {
-        Some(member) => Err(DataError::ArchiveMissingMember {
-            archive: archive.to_owned(),
-            member: member.to_owned(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Returns why an entry path could escape the destination, or `None`.
-fn unsafe_path_reason(path: &Path) -> Option<&'static str> {
-    for component in path.components() {
-        match component {
-            Component::RootDir | Component::Prefix(_) => return Some("has an absolute path"),
-            Component::ParentDir => return Some("has a `..` component"),
-            Component::CurDir | Component::Normal(_) => {}
-        }
-    }
-    None
-}
-
-/// Returns the dataset file that an entry path names, at the top level or
-/// one folder deep.
-fn dataset_member(path: &Path) -> Option<&'static str> {
-    let parts: Vec<_> = path
-        .components()
-        .filter(|component| matches!(component, Component::Normal(_)))
-        .collect();
-    if parts.is_empty() || parts.len() > 2 {
-        return None;
-    }
-    let name = parts[parts.len() - 1].as_os_str();
-    dataset_files().find(|file| name == *file)
 }
