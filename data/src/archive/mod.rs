@@ -220,6 +220,8 @@ impl Job {
             source,
         };
         fs::create_dir_all(&self.cache).map_err(temp_error)?;
+        // NOTE: a process killed mid-unpack leaves its `.NAME.unpack-*` folder
+        // behind. Nothing reads it, but nothing removes it either.
         tempfile::Builder::new()
             .prefix(&format!(".{}.unpack-", self.name))
             .tempdir_in(&self.cache)
