@@ -151,7 +151,8 @@ impl Conv2dGeometry {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
 
-    /// A scratch buffer for one column matrix, empty when none is needed.
+    /// Allocates a scratch buffer for one column matrix, empty when none is
+    /// needed.
     fn column_buffer(&self) -> Vec<f32> {
         if self.is_pointwise() {
             Vec::new()

@@ -38,7 +38,7 @@ impl Dropout {
         self.p
     }
 
-    /// The factor `1 / (1 - p)` that kept units are multiplied by.
+    /// Returns the factor `1 / (1 - p)` that kept units are multiplied by.
     pub fn scale(&self) -> f32 {
         1.0 / (1.0 - self.p)
     }
@@ -76,7 +76,7 @@ impl MaskStream {
         }
     }
 
-    /// The mask of element `index`. Its random bits are the upper half of
+    /// Returns the mask of element `index`. Its random bits are the upper half of
     /// output `index` of a SplitMix64 generator whose state starts at the
     /// mixed seed, so any element can be drawn without the ones before it.
     pub(crate) fn mask(&self, index: usize) -> f32 {

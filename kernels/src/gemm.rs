@@ -29,7 +29,7 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    /// The transpose of this view, `[cols, rows]`, without copying.
+    /// Returns the transpose of this view, `[cols, rows]`, without copying.
     pub(crate) fn t(self) -> Self {
         Self {
             rows: self.cols,

@@ -79,8 +79,8 @@ impl Layout {
         }
     }
 
-    /// The index in the channel plane that output `(oy, tap.x_lo)` reads.
-    /// Only valid for `oy` in `tap.y_lo..tap.y_hi` and a non-empty x range.
+    /// Returns the index in the channel plane that output `(oy, tap.x_lo)`
+    /// reads. It is only valid for `oy` in `tap.y_lo..tap.y_hi` and a non-empty x range.
     fn first_input(&self, tap: &Tap, oy: usize) -> usize {
         let iy = oy * self.stride + tap.ky - self.padding;
         let ix = tap.x_lo * self.stride + tap.kx - self.padding;
@@ -176,9 +176,9 @@ mod tests {
         im2col(&geometry, &image, &mut col);
         // The centre tap (row 4) is the image itself.
         assert_eq!(col[16..20], image);
-        // The top-left tap (row 0) sees only image[0] at output (1, 1).
+        // The top-left tap (row 0) reads only image[0] at output (1, 1).
         assert_eq!(col[0..4], [0.0, 0.0, 0.0, 1.0]);
-        // The bottom-right tap (row 8) sees only image[3] at output (0, 0).
+        // The bottom-right tap (row 8) reads only image[3] at output (0, 0).
         assert_eq!(col[32..36], [4.0, 0.0, 0.0, 0.0]);
     }
 

@@ -46,7 +46,7 @@ impl Shape4 {
         Self::new(batch, self.channels, self.height, self.width)
     }
 
-    /// The four dimensions in NCHW order.
+    /// Returns the four dimensions in NCHW order.
     pub(crate) const fn dims(&self) -> [usize; 4] {
         [self.batch, self.channels, self.height, self.width]
     }

@@ -3,7 +3,7 @@
 //! forward pass.
 //!
 //! The loss is `sum(output * r)` for random weights `r`, so the gradient of
-//! the output is `r`. Unless a test says otherwise, the step is `1e-3`.
+//! the output is `r`. Unless a test states otherwise, the step is `1e-3`.
 //! Convolution, linear and dropout are linear in each argument, so their
 //! differences are exact up to f64 rounding (about `1e-12`), and the bound
 //! `1e-4 + 1e-4 * |numeric|` covers the f32 rounding of the fast backward.
@@ -192,8 +192,8 @@ proptest! {
     }
 
     /// The loss is the mean cross-entropy itself. It is smooth, so the step
-    /// `1e-4` leaves a truncation error near `1e-8`; the gradient is at
-    /// most 1 per element, and the bound is `1e-6 + 1e-4 * |numeric|`.
+    /// `1e-4` leaves a truncation error near `1e-8`. Each gradient element
+    /// is at most 1, and the bound is `1e-6 + 1e-4 * |numeric|`.
     #[test]
     fn softmax_cross_entropy_gradcheck(
         batch in 1..=4usize,

@@ -204,7 +204,7 @@ pub fn softmax(logits: &[f64], classes: usize) -> Vec<f64> {
     probabilities
 }
 
-/// One SGD step in PyTorch's form, in place, element by element.
+/// Applies one SGD step in PyTorch's form, in place, element by element.
 pub fn sgd_step(sgd: &Sgd, params: &mut [f64], grads: &[f64], momentum_buffer: &mut [f64]) {
     assert_eq!(grads.len(), params.len(), "grads length");
     assert_eq!(

@@ -20,7 +20,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A value in `[lo, hi)`.
+    /// Draws a value in `[lo, hi)`.
     pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
         let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
         lo + (hi - lo) * unit
@@ -38,7 +38,7 @@ impl Rng {
             .collect()
     }
 
-    /// A random permutation of `0..len`.
+    /// Draws a random permutation of `0..len`.
     pub fn permutation(&mut self, len: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..len).collect();
         for i in (1..len).rev() {
