@@ -1,7 +1,19 @@
 //! `serve`: the cifaas model server.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("serve: not built yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use cifaas_serve::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_checked();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+
+    match cifaas_serve::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            log::error!("{error:#}");
+            cifaas_serve::exit_code_for(&error)
+        }
+    }
 }

@@ -1,0 +1,164 @@
+//! Command-line options of `serve` and the value parsers `train` shares.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
+
+/// How the server presents itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// OpenFaaS function: lock file, health probes, `port` environment variable.
+    Function,
+    /// Always-on server on a local address.
+    Server,
+}
+
+impl Mode {
+    /// The name used on the command line and in JSON bodies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Function => "function",
+            Mode::Server => "server",
+        }
+    }
+}
+
+/// Options of the `serve` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "serve",
+    version,
+    about = "Serve the cifaas CIFAR-10 network over HTTP",
+    args_override_self = true
+)]
+pub struct Cli {
+    /// Run as an OpenFaaS `function` or as an always-on `server`.
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+
+    /// Threads of the compute pool and of the HTTP workers [default: the CPUs this process may use].
+    #[arg(long, short = 't', value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+
+    /// Address to listen on, IP:PORT, or IP alone for the default port [default: 0.0.0.0:$port (port 8080) in function mode, 127.0.0.1:5000 in server mode].
+    #[arg(long, short = 'b', value_name = "ADDR", value_parser = parse_bind)]
+    pub bind: Option<Bind>,
+
+    /// Checkpoint to load instead of training.
+    #[arg(long, short = 'm', value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// CIFAR-10 folder or .tar.gz: the training set without --model, and the test set for `GET /`.
+    #[arg(long, short = 'd', value_name = "PATH")]
+    pub data: Option<PathBuf>,
+
+    /// Training epochs when no --model is given [default: 1].
+    #[arg(long, short = 'e', value_name = "N", value_parser = parse_epochs, conflicts_with = "model")]
+    pub epochs: Option<usize>,
+
+    /// Seed of the initial parameters, the shuffle and dropout when training.
+    #[arg(
+        long,
+        value_name = "SEED",
+        default_value_t = 0,
+        conflicts_with = "model"
+    )]
+    pub seed: u64,
+
+    /// File to write the trained checkpoint to.
+    #[arg(long, value_name = "FILE", conflicts_with = "model")]
+    pub save: Option<PathBuf>,
+
+    /// Lock file written once the model is ready in function mode and removed on shutdown.
+    #[arg(long, value_name = "PATH", default_value = "/tmp/.lock")]
+    pub lock_file: PathBuf,
+}
+
+impl Cli {
+    /// Parses `args` (program name first) and checks the options that depend on each other.
+    ///
+    /// # Errors
+    /// A clap error whose `exit()` prints the message and exits with code 2.
+    pub fn try_parse_checked<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let cli = Self::try_parse_from(args)?;
+        cli.check()?;
+        Ok(cli)
+    }
+
+    /// Parses the process arguments, exiting with code 2 on an error.
+    pub fn parse_checked() -> Self {
+        Self::try_parse_checked(std::env::args_os()).unwrap_or_else(|error| error.exit())
+    }
+
+    /// Number of training epochs, 1 unless --epochs was given.
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(1)
+    }
+
+    fn check(&self) -> Result<(), clap::Error> {
+        if self.model.is_none() && self.data.is_none() {
+            let message = "no model to serve: pass --model FILE to load a checkpoint, \
+                           or --data PATH to train one from a CIFAR-10 dataset";
+            return Err(Self::command().error(ErrorKind::MissingRequiredArgument, message));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a thread count of at least 1.
+pub fn parse_threads(value: &str) -> Result<usize, String> {
+    parse_positive(
+        value,
+        "thread count",
+        "or leave --threads out to use every available CPU",
+    )
+}
+
+/// Parses an epoch count of at least 1.
+pub fn parse_epochs(value: &str) -> Result<usize, String> {
+    parse_positive(value, "epoch count", "train for at least one epoch")
+}
+
+fn parse_positive(value: &str, what: &str, fix: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err(format!("the {what} must be at least 1: {fix}")),
+        Ok(count) => Ok(count),
+        Err(_) => Err(format!("expected a positive integer {what}: {fix}")),
+    }
+}
+
+/// A `--bind` value: a full address, or an IP that takes the mode's default port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    /// IP and port.
+    Address(SocketAddr),
+    /// IP only; the port comes from `$port` in function mode and is 5000 in server mode.
+    Host(IpAddr),
+}
+
+/// Parses a listen address such as `127.0.0.1:5000`, `[::1]:0` or `127.0.0.1`.
+pub fn parse_bind(value: &str) -> Result<Bind, String> {
+    if let Ok(address) = value.parse() {
+        return Ok(Bind::Address(address));
+    }
+    value.parse().map(Bind::Host).map_err(|_| {
+        "expected IP:PORT such as 127.0.0.1:5000 (port 0 picks a free port), or an IP alone".into()
+    })
+}
+
+/// Parses the `port` environment variable of function mode.
+pub fn parse_port(value: &str) -> Result<u16, String> {
+    value.trim().parse().map_err(|_| {
+        format!("invalid port environment variable '{value}': expected an integer from 0 to 65535")
+    })
+}
+
+#[cfg(test)]
+mod tests;

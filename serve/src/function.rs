@@ -1,0 +1,77 @@
+//! The OpenFaaS workload contract: the lock file and the health probes.
+//!
+//! Kubernetes probes a function either with an HTTP GET of `/_/health` or
+//! with `cat /tmp/.lock`, so both report ready only once the model has
+//! loaded and answered a warm-up inference, and both stop reporting ready as
+//! soon as shutdown begins.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::app::Phase;
+use crate::http::Reply;
+
+/// The lock file whose presence tells an exec probe that the function is ready.
+#[derive(Debug)]
+pub struct LockFile {
+    path: PathBuf,
+}
+
+impl LockFile {
+    /// Names the lock file without touching the file system.
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// Writes an empty lock file.
+    ///
+    /// # Errors
+    /// When the file cannot be written, naming the path.
+    pub fn create(&self) -> anyhow::Result<()> {
+        fs::write(&self.path, b"").with_context(|| {
+            format!(
+                "failed to write the lock file {}: pass a writable path with --lock-file",
+                self.path.display()
+            )
+        })?;
+        log::info!("wrote lock file {}", self.path.display());
+        Ok(())
+    }
+
+    /// Removes the lock file; a missing file is not an error.
+    pub fn remove(&self) {
+        match fs::remove_file(&self.path) {
+            Ok(()) => log::info!("removed lock file {}", self.path.display()),
+            Err(error) if error.kind() == ErrorKind::NotFound => {}
+            Err(error) => {
+                log::error!(
+                    "failed to remove the lock file {}: {error}",
+                    self.path.display()
+                )
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct HealthBody {
+    status: &'static str,
+}
+
+/// The reply to `GET /_/health` and `GET /_/ready`: 200 when ready, 503 otherwise.
+pub fn health_reply(phase: Phase) -> Reply {
+    let status = match phase {
+        Phase::Ready => 200,
+        Phase::Starting | Phase::Draining => 503,
+    };
+    Reply::json(
+        status,
+        &HealthBody {
+            status: phase.name(),
+        },
+    )
+}

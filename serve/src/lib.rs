@@ -1,0 +1,222 @@
+//! The cifaas server: one binary that runs as an OpenFaaS function or as an
+//! always-on server, and serves the CIFAR-10 network over HTTP.
+//!
+//! The listener comes up first, so that health probes see 503 while the
+//! model loads or trains on a background thread; then one warm-up inference
+//! runs and the server becomes ready.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod duration;
+pub mod function;
+pub mod http;
+pub mod routes;
+pub mod server;
+pub mod shutdown;
+pub mod startup;
+pub mod threads;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use anyhow::Context;
+use tiny_http::Server;
+
+use crate::app::{App, Settings};
+use crate::cli::{Bind, Cli, Mode};
+
+/// Exit code for invalid options and unreadable inputs.
+pub const USAGE_EXIT_CODE: u8 = 2;
+
+/// An error caused by an option or input file, which exits with code 2.
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl UsageError {
+    /// Wraps a message that names the value and the fix.
+    pub fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The exit code for an error returned by [`run`].
+pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    if error.chain().any(|cause| cause.is::<UsageError>()) {
+        ExitCode::from(USAGE_EXIT_CODE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What the main thread waits for once the server is listening.
+#[derive(Debug)]
+pub enum Event {
+    /// The model is ready and, in function mode, the lock file is written.
+    Ready,
+    /// Loading or training failed.
+    StartupFailed(anyhow::Error),
+    /// A shutdown signal arrived.
+    Signal(&'static str),
+    /// tiny_http's accept thread stopped with this error.
+    ListenerFailed(String),
+}
+
+/// Resolves the settings from the options and the environment.
+///
+/// # Errors
+/// A [`UsageError`] for an invalid `port` or a model file that cannot be read.
+pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
+    let bind = resolve_bind(cli.bind, cli.mode, std::env::var("port").ok())?;
+    if let Some(path) = &cli.model {
+        std::fs::File::open(path).map_err(|error| {
+            UsageError::new(format!(
+                "cannot read the model {}: {error}; pass an existing checkpoint with --model",
+                path.display()
+            ))
+        })?;
+    }
+
+    Ok(Settings {
+        mode: cli.mode,
+        threads: threads::resolve_threads(cli.threads),
+        bind,
+        epochs: cli.epochs(),
+        model: cli.model,
+        data: cli.data,
+        seed: cli.seed,
+        save: cli.save,
+        lock_file: cli.lock_file,
+        drain_timeout: drain_timeout(),
+    })
+}
+
+/// The listen address: `--bind`, with the mode's default port when it names
+/// only an IP (function mode: `port_variable`, default 8080; server mode: 5000).
+///
+/// # Errors
+/// A [`UsageError`] for an unparsable `port` value.
+pub fn resolve_bind(
+    bind: Option<Bind>,
+    mode: Mode,
+    port_variable: Option<String>,
+) -> anyhow::Result<SocketAddr> {
+    let default_port = || -> anyhow::Result<u16> {
+        match (mode, port_variable) {
+            (Mode::Function, Some(value)) => Ok(cli::parse_port(&value).map_err(UsageError::new)?),
+            (Mode::Function, None) => Ok(8080),
+            (Mode::Server, _) => Ok(5000),
+        }
+    };
+    Ok(match (bind, mode) {
+        (Some(Bind::Address(address)), _) => address,
+        (Some(Bind::Host(ip)), _) => SocketAddr::new(ip, default_port()?),
+        (None, Mode::Function) => SocketAddr::from(([0, 0, 0, 0], default_port()?)),
+        (None, Mode::Server) => SocketAddr::from(([127, 0, 0, 1], default_port()?)),
+    })
+}
+
+/// The shutdown wait from the `write_timeout` variable (a Go duration).
+fn drain_timeout() -> std::time::Duration {
+    let Ok(value) = std::env::var("write_timeout") else {
+        return shutdown::DEFAULT_DRAIN_TIMEOUT;
+    };
+    duration::parse_go_duration(&value).unwrap_or_else(|error| {
+        log::warn!(
+            "{error}; ignoring write_timeout and waiting up to {} s at shutdown",
+            shutdown::DEFAULT_DRAIN_TIMEOUT.as_secs()
+        );
+        shutdown::DEFAULT_DRAIN_TIMEOUT
+    })
+}
+
+/// Runs the server until a signal stops it or start-up fails.
+///
+/// # Errors
+/// Invalid settings (see [`exit_code_for`]), a failed bind, a failed
+/// start-up, or a listener that stopped accepting.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let settings = resolve_settings(cli)?;
+    let (mode, threads, bind) = (settings.mode, settings.threads, settings.bind);
+    let pool = threads::build_pool(threads)?;
+
+    let listener = TcpListener::bind(bind).map_err(|error| {
+        UsageError::new(format!(
+            "failed to listen on {bind}: {error}; choose another address with --bind"
+        ))
+    })?;
+    let local = listener
+        .local_addr()
+        .context("failed to read the bound address")?;
+    let server = Server::from_listener(listener, None)
+        .map_err(|error| anyhow::anyhow!("failed to start the HTTP server on {local}: {error}"))?;
+    let server = Arc::new(server);
+    log::info!(
+        "listening on {local} (mode {}, {threads} threads)",
+        mode.name()
+    );
+
+    let app = Arc::new(App::new(settings, pool));
+    let (events, received) = mpsc::channel();
+    let workers = server::spawn_workers(&app, &server, threads, &events)?;
+    shutdown::watch_signals(events.clone())?;
+    spawn_startup(&app, events)?;
+
+    let outcome = wait_for_stop(&received, started);
+    shutdown::stop(&app, &server, workers);
+    match outcome {
+        Ok(()) => {
+            log::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn spawn_startup(app: &Arc<App>, events: mpsc::Sender<Event>) -> anyhow::Result<()> {
+    let app = app.clone();
+    thread::Builder::new()
+        .name("startup".into())
+        .spawn(move || {
+            let event = match startup::prepare(&app).and_then(|model| app.make_ready(model)) {
+                Ok(_) => Event::Ready,
+                Err(error) => Event::StartupFailed(error),
+            };
+            let _ = events.send(event);
+        })
+        .context("failed to start the start-up thread")?;
+    Ok(())
+}
+
+fn wait_for_stop(events: &Receiver<Event>, started: Instant) -> anyhow::Result<()> {
+    loop {
+        let Ok(event) = events.recv() else {
+            anyhow::bail!("every event sender closed unexpectedly");
+        };
+        match event {
+            Event::Ready => log::info!("ready after {:.2} s", started.elapsed().as_secs_f64()),
+            Event::StartupFailed(error) => return Err(error.context("start-up failed")),
+            Event::Signal(name) => {
+                log::info!("received {name}: shutting down");
+                return Ok(());
+            }
+            Event::ListenerFailed(reason) => {
+                anyhow::bail!("the HTTP listener stopped accepting connections: {reason}")
+            }
+        }
+    }
+}
