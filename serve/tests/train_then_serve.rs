@@ -1,0 +1,100 @@
+//! The `train` binary end to end, then `serve` on what it wrote, and `serve`
+//! on the real CIFAR-10 test set when the archive is present.
+
+mod support;
+
+use std::path::Path;
+
+use support::{get, run_binary, Files, Serve};
+
+const REAL_ARCHIVE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/cifar-10-binary.tar.gz"
+);
+
+#[test]
+fn train_writes_checkpoint_serve_loads() {
+    let dataset = support::synthetic_dataset(100, 21);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trained.ckpt");
+    let args = [
+        "--data",
+        dataset.path().to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--threads",
+        "2",
+        "--seed",
+        "4",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.02",
+        "--momentum",
+        "0.8",
+        "--dropout",
+        "0.1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (status, stdout, stderr) = run_binary(env!("CARGO_BIN_EXE_train"), &args);
+    assert!(status.success(), "train failed:\n{stdout}\n{stderr}");
+    for line in [
+        "epoch 1/2: loss",
+        "epoch 2/2: loss",
+        "images/s",
+        "test accuracy",
+        "saved checkpoint",
+    ] {
+        assert!(stdout.contains(line), "no '{line}' in:\n{stdout}");
+    }
+    assert!(stdout.contains(out.to_str().unwrap()), "{stdout}");
+    assert!(out.exists());
+
+    let lock = dir.path().join("lock");
+    let serve = Serve::start(&[
+        "--mode",
+        "server",
+        "--bind",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        dataset.path().to_str().unwrap(),
+        "--lock-file",
+        lock.to_str().unwrap(),
+    ]);
+    serve.wait_until_ready();
+    assert!(serve.log().contains("loaded checkpoint"), "{}", serve.log());
+    let body = get(serve.addr(), "/").json();
+    assert_eq!(body["total"], 100);
+    assert_eq!(body["threads"], 2);
+}
+
+#[test]
+fn serve_real_test_set() {
+    if !Path::new(REAL_ARCHIVE).exists() {
+        println!("skipped: {REAL_ARCHIVE} not found");
+        return;
+    }
+    let files = Files::new(10, 2);
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cifaas-cache");
+    let mut args = files.args("server");
+    args.extend([
+        "--data".into(),
+        REAL_ARCHIVE.into(),
+        "--threads".into(),
+        "2".into(),
+    ]);
+    let serve = Serve::start_with_env(&args, &[("CIFAAS_CACHE_DIR", cache.to_str().unwrap())]);
+    serve.wait_until_ready();
+
+    let response = get(serve.addr(), "/");
+    assert_eq!(response.status, 200, "{}", serve.log());
+    let body = response.json();
+    assert_eq!(body["total"], 10_000);
+    assert_eq!(body["mode"], "server");
+    println!("untrained network on the real test set: {body}");
+}
