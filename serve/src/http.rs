@@ -276,3 +276,82 @@ fn abandon(request: Request, reply: &Reply, id: u64) {
     );
     std::mem::forget(stream);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiny_http::TestRequest;
+
+    fn exchange(body: &'static str, content_length: Option<&str>) -> Exchange {
+        let mut test = TestRequest::new()
+            .with_method(tiny_http::Method::Post)
+            .with_body(body);
+        if let Some(value) = content_length {
+            let header = Header::from_bytes("Content-Length".as_bytes(), value.as_bytes()).unwrap();
+            test = test.with_header(header);
+        }
+        Exchange::new(test.into())
+    }
+
+    #[test]
+    fn disposal_of_buffered_body() {
+        let exchange = exchange("abc", None);
+        assert_eq!(exchange.disposal(), Disposal::Drop);
+    }
+
+    #[test]
+    fn disposal_of_read_body() {
+        let body = "x".repeat(3072).leak();
+        let mut exchange = exchange(body, None);
+        assert_eq!(exchange.disposal(), Disposal::DrainInBackground);
+        assert_eq!(exchange.read_body(4096).unwrap().len(), 3072);
+        assert_eq!(exchange.disposal(), Disposal::Drop);
+    }
+
+    #[test]
+    fn disposal_of_huge_declared_body() {
+        let exchange = exchange("abc", Some("1000000000000"));
+        assert_eq!(exchange.disposal(), Disposal::Abandon);
+        // Dropping would make tiny_http allocate the declared size.
+        std::mem::forget(exchange);
+    }
+
+    #[test]
+    fn read_body_rejects_declared_size() {
+        let mut exchange = exchange("abc", Some("5000"));
+        let error = exchange.read_body(3072).unwrap_err();
+        let reply = error.into_reply();
+        assert_eq!(reply.status, 413);
+        assert!(
+            reply.body.contains("5000 bytes exceeds the limit of 3072"),
+            "{}",
+            reply.body
+        );
+        assert_eq!(exchange.body_bytes_read, 0);
+        std::mem::forget(exchange);
+    }
+
+    #[test]
+    fn read_body_rejects_unparsed_length() {
+        let mut exchange = exchange("abc", Some("12abc"));
+        let reply = exchange.read_body(3072).unwrap_err().into_reply();
+        assert_eq!(reply.status, 400);
+        assert!(
+            reply.body.contains("invalid Content-Length header '12abc'"),
+            "{}",
+            reply.body
+        );
+    }
+
+    #[test]
+    fn error_reply_is_json() {
+        let reply = Reply::error(404, "no route for /x");
+        assert_eq!(reply.status, 404);
+        assert_eq!(reply.body, r#"{"error":"no route for /x"}"#);
+        let reply = Reply::method_not_allowed("PUT", "/predict", "POST");
+        assert_eq!(reply.allow, Some("POST"));
+        assert!(reply
+            .body
+            .contains("method PUT is not allowed on /predict: use POST"));
+    }
+}

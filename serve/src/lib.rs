@@ -220,3 +220,41 @@ fn wait_for_stop(events: &Receiver<Event>, started: Instant) -> anyhow::Result<(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn bind_defaults_per_mode() {
+        let function = resolve_bind(None, Mode::Function, None).unwrap();
+        assert_eq!(function, address("0.0.0.0:8080"));
+        let server = resolve_bind(None, Mode::Server, Some("9000".into())).unwrap();
+        assert_eq!(server, address("127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn bind_port_variable_in_function_mode() {
+        let from_variable = resolve_bind(None, Mode::Function, Some("9000".into())).unwrap();
+        assert_eq!(from_variable, address("0.0.0.0:9000"));
+        let host = Some(Bind::Host("127.0.0.1".parse().unwrap()));
+        let with_host = resolve_bind(host, Mode::Function, Some("0".into())).unwrap();
+        assert_eq!(with_host, address("127.0.0.1:0"));
+        let error = resolve_bind(None, Mode::Function, Some("x".into())).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("invalid port environment variable 'x'"));
+        assert_eq!(exit_code_for(&error), ExitCode::from(USAGE_EXIT_CODE));
+    }
+
+    #[test]
+    fn bind_full_address_wins() {
+        let full = Some(Bind::Address(address("127.0.0.1:0")));
+        let resolved = resolve_bind(full, Mode::Function, Some("9000".into())).unwrap();
+        assert_eq!(resolved, address("127.0.0.1:0"));
+    }
+}

@@ -52,7 +52,7 @@ pub fn open_dataset(path: &Path) -> anyhow::Result<Cifar10> {
     let started = Instant::now();
     let dataset = Cifar10::open(path).map_err(|error| {
         UsageError::new(format!(
-            "failed to open the dataset {}: {error}; pass a CIFAR-10 binary folder or .tar.gz with --data",
+            "failed to open the dataset {} (--data): {error}",
             path.display()
         ))
     })?;
