@@ -31,7 +31,7 @@ pub struct Settings {
     pub epochs: usize,
     /// Training seed.
     pub seed: u64,
-    /// Where to save a trained checkpoint.
+    /// Path to save a trained checkpoint to.
     pub save: Option<PathBuf>,
     /// Lock file path, used in function mode only.
     pub lock_file: PathBuf,
@@ -49,7 +49,7 @@ pub struct LoadedModel {
     pub class_names: Vec<String>,
 }
 
-/// Where the server is in its life cycle.
+/// Life-cycle phase of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Loading or training the model; health probes return 503.
@@ -61,7 +61,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// The name used in health bodies.
+    /// Returns the name used in health bodies.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Starting => "starting",
@@ -100,12 +100,12 @@ impl App {
         }
     }
 
-    /// The current phase.
+    /// Returns the current phase.
     pub fn phase(&self) -> Phase {
         *self.lock_phase()
     }
 
-    /// The model, once the server is ready and until it stops.
+    /// Returns the model while the server is ready, `None` before and during shutdown.
     pub fn ready_model(&self) -> Option<&LoadedModel> {
         match self.phase() {
             Phase::Ready => self.model.get(),
@@ -146,7 +146,7 @@ impl App {
         self.phase() == Phase::Draining
     }
 
-    /// A new id for log lines about one request.
+    /// Returns a new id for log lines about one request.
     pub fn next_request_id(&self) -> u64 {
         self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
 
-/// How the server presents itself.
+/// Deployment mode of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// OpenFaaS function: lock file, health probes, `port` environment variable.
@@ -17,7 +17,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The name used on the command line and in JSON bodies.
+    /// Returns the name used on the command line and in JSON bodies.
     pub fn name(self) -> &'static str {
         match self {
             Mode::Function => "function",

@@ -2,7 +2,7 @@
 //!
 //! Kubernetes probes a function either with an HTTP GET of `/_/health` or
 //! with `cat /tmp/.lock`, so both report ready only once the model has
-//! loaded and answered a warm-up inference, and both stop reporting ready as
+//! loaded and run a warm-up inference, and both stop reporting ready as
 //! soon as shutdown begins.
 
 use std::fs;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::app::Phase;
 use crate::http::Reply;
 
-/// The lock file whose presence tells an exec probe that the function is ready.
+/// Lock file whose presence shows an exec probe that the function is ready.
 #[derive(Debug)]
 pub struct LockFile {
     path: PathBuf,
@@ -62,7 +62,7 @@ struct HealthBody {
     status: &'static str,
 }
 
-/// The reply to `GET /_/health` and `GET /_/ready`: 200 when ready, 503 otherwise.
+/// Builds the reply to `GET /_/health` and `GET /_/ready`: 200 when ready, 503 otherwise.
 pub fn health_reply(phase: Phase) -> Reply {
     let status = match phase {
         Phase::Ready => 200,

@@ -18,8 +18,8 @@ use std::io::{self, Read, Write};
 use serde::Serialize;
 use tiny_http::{Header, Request, Response};
 
-/// Bodies tiny_http 0.12 reads into memory before the handler sees them;
-/// dropping such a request never drains the socket.
+/// Largest body tiny_http 0.12 reads into memory before handing over the
+/// request; dropping such a request never drains the socket.
 const TINY_HTTP_BUFFERED_BODY_BYTES: usize = 1024;
 
 /// Largest unread remainder left for tiny_http to drain on drop: small
@@ -38,7 +38,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A reply with `value` serialized as its body.
+    /// Builds a reply with `value` serialized as its body.
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
         match serde_json::to_string(value) {
             Ok(body) => Self {
@@ -50,7 +50,7 @@ impl Reply {
         }
     }
 
-    /// An `{"error": message}` reply.
+    /// Builds an `{"error": message}` reply.
     pub fn error(status: u16, message: &str) -> Self {
         let body = serde_json::json!({ "error": message }).to_string();
         Self {
@@ -60,7 +60,7 @@ impl Reply {
         }
     }
 
-    /// A 405 reply naming the allowed methods.
+    /// Builds a 405 reply that names the allowed methods.
     pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
         let message = format!("method {method} is not allowed on {path}: use {allow}");
         Self {
@@ -86,7 +86,7 @@ fn header(field: &'static str, value: &'static str) -> Header {
         .unwrap_or_else(|()| unreachable!("invalid constant header {field}"))
 }
 
-/// Why a request body was not read.
+/// Reason a request body was not read.
 #[derive(Debug)]
 pub enum BodyError {
     /// Declared or actual size above the cap: 413.
@@ -96,7 +96,7 @@ pub enum BodyError {
 }
 
 impl BodyError {
-    /// The matching error reply.
+    /// Converts the error to its reply.
     pub fn into_reply(self) -> Reply {
         match self {
             BodyError::TooLarge(message) => Reply::error(413, &message),
@@ -161,7 +161,7 @@ impl Exchange {
         Ok(body)
     }
 
-    /// A `Content-Length` header that tiny_http could not parse and so treated as no body.
+    /// Returns a `Content-Length` value that tiny_http could not parse and so treated as no body.
     fn unparsed_content_length(&self) -> Option<String> {
         let headers = self.request.headers();
         if headers.iter().any(|h| h.field.equiv("Transfer-Encoding")) {

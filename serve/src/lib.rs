@@ -1,8 +1,8 @@
 //! The cifaas server: one binary that runs as an OpenFaaS function or as an
 //! always-on server, and serves the CIFAR-10 network over HTTP.
 //!
-//! The listener comes up first, so that health probes see 503 while the
-//! model loads or trains on a background thread; then one warm-up inference
+//! The listener comes up first, so that health probes get 503 while the
+//! model loads or trains on a background thread. Then one warm-up inference
 //! runs and the server becomes ready.
 #![forbid(unsafe_code)]
 
@@ -53,7 +53,7 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// The exit code for an error returned by [`run`].
+/// Maps an error returned by [`run`] to the exit code: 2 for a [`UsageError`], else 1.
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
     if error.chain().any(|cause| cause.is::<UsageError>()) {
         ExitCode::from(USAGE_EXIT_CODE)
@@ -62,7 +62,7 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// What the main thread waits for once the server is listening.
+/// Event the main thread waits for once the server is listening.
 #[derive(Debug)]
 pub enum Event {
     /// The model is ready and, in function mode, the lock file is written.
@@ -104,8 +104,9 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
     })
 }
 
-/// The listen address: `--bind`, with the mode's default port when it names
-/// only an IP (function mode: `port_variable`, default 8080; server mode: 5000).
+/// Resolves the listen address: `--bind`, with the mode's default port when
+/// it names only an IP. Function mode takes `port_variable` (default 8080),
+/// server mode port 5000.
 ///
 /// # Errors
 /// A [`UsageError`] for an unparsable `port` value.
@@ -129,7 +130,7 @@ pub fn resolve_bind(
     })
 }
 
-/// The shutdown wait from the `write_timeout` variable (a Go duration).
+/// Reads the shutdown wait from the `write_timeout` variable (a Go duration).
 fn drain_timeout() -> std::time::Duration {
     let Ok(value) = std::env::var("write_timeout") else {
         return shutdown::DEFAULT_DRAIN_TIMEOUT;

@@ -138,7 +138,7 @@ fn class_names(dataset: Option<&Cifar10>) -> Vec<String> {
     }
 }
 
-/// One line about a finished epoch, as `serve` logs it and `train` prints it.
+/// Formats one line about a finished epoch, as `serve` logs it and `train` prints it.
 pub fn describe_epoch(report: &EpochReport, epochs: usize) -> String {
     let test = report.test.as_ref().map_or_else(
         || "not evaluated".to_owned(),
