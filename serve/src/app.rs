@@ -27,6 +27,8 @@ pub struct Settings {
     pub model: Option<PathBuf>,
     /// Dataset folder or archive.
     pub data: Option<PathBuf>,
+    /// Folder to unpack a dataset archive into, instead of next to it.
+    pub unpack_dir: Option<PathBuf>,
     /// Training epochs when no checkpoint is given.
     pub epochs: usize,
     /// Training seed.

@@ -55,6 +55,10 @@ pub struct Cli {
     #[arg(long, short = 'd', value_name = "PATH")]
     pub data: Option<PathBuf>,
 
+    /// Folder to unpack a .tar.gz --data archive into [default: next to the archive, or the per-user cache folder when that is read-only].
+    #[arg(long, value_name = "DIR")]
+    pub unpack_dir: Option<PathBuf>,
+
     /// Training epochs when no --model is given [default: 1].
     #[arg(long, short = 'e', value_name = "N", value_parser = parse_epochs, conflicts_with = "model")]
     pub epochs: Option<usize>,

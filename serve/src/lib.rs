@@ -97,6 +97,7 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         epochs: cli.epochs(),
         model: cli.model,
         data: cli.data,
+        unpack_dir: cli.unpack_dir,
         seed: cli.seed,
         save: cli.save,
         lock_file: cli.lock_file,

@@ -22,7 +22,7 @@ pub fn prepare(app: &App) -> anyhow::Result<LoadedModel> {
 
 fn prepare_in_pool(settings: &Settings) -> anyhow::Result<LoadedModel> {
     let dataset = match &settings.data {
-        Some(path) => Some(open_dataset(path)?),
+        Some(path) => Some(open_dataset(path, settings.unpack_dir.as_deref())?),
         None => None,
     };
 
@@ -44,13 +44,18 @@ fn prepare_in_pool(settings: &Settings) -> anyhow::Result<LoadedModel> {
     })
 }
 
-/// Opens a dataset folder or archive and logs its size.
+/// Opens a dataset folder or archive and logs its size. An archive is
+/// unpacked into `unpack_dir` when given, else next to itself.
 ///
 /// # Errors
 /// A [`UsageError`] naming the path.
-pub fn open_dataset(path: &Path) -> anyhow::Result<Cifar10> {
+pub fn open_dataset(path: &Path, unpack_dir: Option<&Path>) -> anyhow::Result<Cifar10> {
     let started = Instant::now();
-    let dataset = Cifar10::open(path).map_err(|error| {
+    let opened = match unpack_dir {
+        Some(dir) => Cifar10::open_with_cache(path, dir),
+        None => Cifar10::open(path),
+    };
+    let dataset = opened.map_err(|error| {
         UsageError::new(format!(
             "failed to open the dataset {} (--data): {error}",
             path.display()

@@ -98,3 +98,33 @@ fn serve_real_test_set() {
     assert_eq!(body["mode"], "server");
     println!("untrained network on the real test set: {body}");
 }
+
+#[test]
+fn train_unpacks_archive_into_named_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("cifar-10-binary.tar.gz");
+    data::write_synthetic_archive(&archive, 40, 3).expect("write synthetic archive");
+    let unpack = dir.path().join("unpacked");
+    let out = dir.path().join("m.ckpt");
+    let args = [
+        "--data",
+        archive.to_str().unwrap(),
+        "--unpack-dir",
+        unpack.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (status, stdout, stderr) = run_binary(env!("CARGO_BIN_EXE_train"), &args);
+    assert!(status.success(), "train failed:\n{stdout}\n{stderr}");
+    let test_batch = unpack.join("cifar-10-binary").join("test_batch.bin");
+    assert!(
+        test_batch.exists(),
+        "nothing unpacked into {}",
+        unpack.display()
+    );
+    let beside = dir.path().join("cifar-10-binary");
+    assert!(!beside.exists(), "archive was also unpacked next to itself");
+    assert!(out.exists());
+}

@@ -25,6 +25,10 @@ struct Args {
     #[arg(long, short = 'd', value_name = "PATH")]
     data: PathBuf,
 
+    /// Folder to unpack a .tar.gz --data archive into [default: next to the archive, or the per-user cache folder when that is read-only].
+    #[arg(long, value_name = "DIR")]
+    unpack_dir: Option<PathBuf>,
+
     /// Passes over the training split.
     #[arg(long, short = 'e', value_name = "N", default_value_t = 1, value_parser = parse_epochs)]
     epochs: usize,
@@ -108,7 +112,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()> {
-    let dataset = open_dataset(&args.data)?;
+    let dataset = open_dataset(&args.data, args.unpack_dir.as_deref())?;
     println!(
         "training on {} images for {} epochs with {threads} threads",
         dataset.train.len(),
