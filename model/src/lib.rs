@@ -21,7 +21,7 @@ pub use error::ModelError;
 pub use evaluate::{evaluate, ClassCount, Evaluation};
 pub use network::{Network, IMAGE_BYTES};
 pub use params::{parameter_count, TensorSpec, TENSORS};
-pub use train::{train, EpochReport, TrainConfig};
+pub use train::{train, EpochReport, StepOutcome, TrainConfig, Trainer};
 
 /// The result type of this crate.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -2,12 +2,12 @@
 
 use std::time::Instant;
 
-use data::{fill_batch, shuffled_indices, ChannelStats, Cifar10};
+use data::{fill_batch, shuffled_indices, ChannelStats, Cifar10, Split};
 use kernels::{softmax_cross_entropy, Sgd};
 
 use crate::evaluate::{evaluate, Evaluation};
 use crate::layers::Layers;
-use crate::network::argmax;
+use crate::network::{argmax, IMAGE_BYTES};
 use crate::passes::{backward, forward, DropoutSeeds};
 use crate::rng::mix;
 use crate::workspace::Workspace;
@@ -103,7 +103,6 @@ pub fn train(
     dataset: &Cifar10,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Network> {
-    let sgd = config.optimiser()?;
     if dataset.train.is_empty() {
         return Err(ModelError::Config(
             "the training split has no records".into(),
@@ -111,7 +110,7 @@ pub fn train(
     }
     let stats = ChannelStats::compute(&dataset.train);
     let mut network = Network::new(config.seed, config.dropout, stats)?;
-    let mut trainer = Trainer::new(config, sgd, &network)?;
+    let mut trainer = Trainer::new(config, &network)?;
     for epoch in 1..=config.epochs {
         let mut report = trainer.run_epoch(&mut network, dataset, epoch)?;
         if config.evaluate_each_epoch {
@@ -122,15 +121,25 @@ pub fn train(
     Ok(network)
 }
 
-/// The state a training run carries from step to step.
-struct Trainer {
+/// The state a training run carries from step to step: the optimiser,
+/// the momentum buffers and the buffers of one batch.
+pub struct Trainer {
     config: TrainConfig,
     sgd: Sgd,
     workspace: Workspace,
     grads: Vec<f32>,
     momentum: Vec<f32>,
     labels: Vec<usize>,
-    step: u64,
+    steps_taken: u64,
+}
+
+/// What one training step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutcome {
+    /// Mean loss over the batch, before the update.
+    pub loss: f32,
+    /// Images of the batch the network classified correctly, with dropout on.
+    pub correct: usize,
 }
 
 /// Sums over the steps of one epoch.
@@ -142,7 +151,13 @@ struct EpochTotals {
 }
 
 impl Trainer {
-    fn new(config: &TrainConfig, sgd: Sgd, network: &Network) -> Result<Self> {
+    /// Prepares to train `network` with `config`'s optimiser settings and
+    /// batches of up to `config.batch_size` images.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] for an invalid option.
+    pub fn new(config: &TrainConfig, network: &Network) -> Result<Self> {
+        let sgd = config.optimiser()?;
         let layers = Layers::new(config.batch_size)?;
         Ok(Self {
             config: config.clone(),
@@ -151,7 +166,7 @@ impl Trainer {
             grads: vec![0.0; network.params.len()],
             momentum: vec![0.0; network.params.len()],
             labels: vec![0; config.batch_size],
-            step: 0,
+            steps_taken: 0,
         })
     }
 
@@ -165,19 +180,16 @@ impl Trainer {
         let order = shuffled_indices(dataset.train.len(), self.config.seed, epoch as u64);
         let mut totals = EpochTotals::default();
         for batch in order.chunks(self.config.batch_size) {
-            let input = &mut self.workspace.act.input[..batch.len() * crate::network::IMAGE_BYTES];
-            let labels = &mut self.labels[..batch.len()];
-            fill_batch(&dataset.train, &network.stats, batch, input, labels)?;
-            let (loss, correct) = self.step(network, batch.len())?;
-            if !loss.is_finite() {
+            let outcome = self.step(network, &dataset.train, batch)?;
+            if !outcome.loss.is_finite() {
                 return Err(ModelError::NonFinite(format!(
-                    "loss is {loss} at epoch {epoch}, step {}; lower the learning rate \
+                    "loss is {} at epoch {epoch}, step {}; lower the learning rate \
                      (now {})",
-                    self.step, self.config.lr
+                    outcome.loss, self.steps_taken, self.config.lr
                 )));
             }
-            totals.loss += f64::from(loss) * batch.len() as f64;
-            totals.correct += correct;
+            totals.loss += f64::from(outcome.loss) * batch.len() as f64;
+            totals.correct += outcome.correct;
             totals.images += batch.len();
         }
         let seconds = start.elapsed().as_secs_f64();
@@ -191,15 +203,44 @@ impl Trainer {
         })
     }
 
+    /// Runs one SGD step of `network` on the records of `split` named by
+    /// `indices`: forward with dropout, loss, backward and the update. The
+    /// dropout masks depend on the seed and on how many steps this trainer
+    /// has taken.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] when `indices` is empty or longer than the
+    /// batch size, and [`ModelError::Data`] for an index out of range.
+    pub fn step(
+        &mut self,
+        network: &mut Network,
+        split: &Split,
+        indices: &[usize],
+    ) -> Result<StepOutcome> {
+        if indices.is_empty() || indices.len() > self.workspace.capacity {
+            return Err(ModelError::Config(format!(
+                "a step takes 1 to {} images, got {}",
+                self.workspace.capacity,
+                indices.len()
+            )));
+        }
+        let input = &mut self.workspace.act.input[..indices.len() * IMAGE_BYTES];
+        let labels = &mut self.labels[..indices.len()];
+        fill_batch(split, &network.stats, indices, input, labels)?;
+        let (loss, correct) = self.update(network, indices.len())?;
+        Ok(StepOutcome { loss, correct })
+    }
+
     /// Runs forward, loss, backward and one SGD update on the batch already
     /// in the workspace; returns the mean loss and the number of correct
     /// predictions.
-    fn step(&mut self, network: &mut Network, batch: usize) -> Result<(f32, usize)> {
-        self.step += 1;
+    fn update(&mut self, network: &mut Network, batch: usize) -> Result<(f32, usize)> {
+        self.steps_taken += 1;
+        let step = self.steps_taken;
         let layers = Layers::new(batch)?;
         let seeds = DropoutSeeds {
-            first: mix(self.config.seed ^ mix(2 * self.step)),
-            second: mix(self.config.seed ^ mix(2 * self.step + 1)),
+            first: mix(self.config.seed ^ mix(2 * step)),
+            second: mix(self.config.seed ^ mix(2 * step + 1)),
         };
         let ws = &mut self.workspace;
         forward(&network.params, &layers, &network.dropout, Some(seeds), ws)?;

@@ -227,3 +227,39 @@ fn real_data_one_batch_epoch() {
     assert_eq!(test.total, 10_000);
     assert!(test.accuracy() > 0.3, "test accuracy {}", test.accuracy());
 }
+
+#[test]
+fn trainer_step_checks_batch_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = synthetic(dir.path(), 20);
+    let stats = data::ChannelStats::compute(&dataset.train);
+    let mut network = Network::new(1, 0.25, stats).unwrap();
+    let config = TrainConfig {
+        batch_size: 8,
+        ..TrainConfig::default()
+    };
+    let mut trainer = model::Trainer::new(&config, &network).unwrap();
+    let before = network.parameters().to_vec();
+    let outcome = trainer
+        .step(&mut network, &dataset.train, &[0, 1, 2, 3, 4, 5, 6, 7])
+        .expect("step");
+    assert!(
+        outcome.loss.is_finite() && outcome.loss > 0.0,
+        "{outcome:?}"
+    );
+    assert!(outcome.correct <= 8);
+    assert!(
+        network.parameters() != before.as_slice(),
+        "step changed nothing"
+    );
+    for indices in [&[][..], &[0; 9][..]] {
+        let err = trainer
+            .step(&mut network, &dataset.train, indices)
+            .unwrap_err();
+        assert!(matches!(err, ModelError::Config(_)), "{err}");
+    }
+    let err = trainer
+        .step(&mut network, &dataset.train, &[10_000])
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Data(_)), "{err}");
+}
