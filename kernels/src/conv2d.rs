@@ -136,19 +136,29 @@ impl Conv2dGeometry {
     }
 
     /// Rows of the column matrix, `c_in * kernel * kernel`.
-    fn taps(&self) -> usize {
+    pub(crate) fn taps(&self) -> usize {
         self.input.channels * self.kernel * self.kernel
     }
 
     /// Output positions per channel, `out_h * out_w`.
-    fn positions(&self) -> usize {
+    pub(crate) fn positions(&self) -> usize {
         self.out_h * self.out_w
     }
 
     /// True for a 1x1 kernel with stride 1 and no padding, whose column
     /// matrix is the image itself.
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
+    }
+
+    /// Elements of one image's column matrix, `c_in * kernel * kernel *
+    /// out_h * out_w`, or 0 for a pointwise convolution, which needs none.
+    pub fn column_len(&self) -> usize {
+        if self.is_pointwise() {
+            0
+        } else {
+            self.taps() * self.positions()
+        }
     }
 
     /// Allocates a scratch buffer for one column matrix, empty when none is
@@ -163,7 +173,7 @@ impl Conv2dGeometry {
 
     /// Returns the column matrix `[taps, positions]` of `image`: the image
     /// itself for a pointwise convolution, else its im2col in `buffer`.
-    fn columns<'a>(&self, image: &'a [f32], buffer: &'a mut [f32]) -> MatRef<'a> {
+    pub(crate) fn columns<'a>(&self, image: &'a [f32], buffer: &'a mut [f32]) -> MatRef<'a> {
         if self.is_pointwise() {
             return MatRef::row_major(image, self.taps(), self.positions());
         }
@@ -172,7 +182,12 @@ impl Conv2dGeometry {
     }
 
     /// Checks the lengths of the weight and bias (or their gradients).
-    fn check_params(&self, names: [&'static str; 2], weight: usize, bias: usize) -> Result<()> {
+    pub(crate) fn check_params(
+        &self,
+        names: [&'static str; 2],
+        weight: usize,
+        bias: usize,
+    ) -> Result<()> {
         let dims = [self.c_out, self.input.channels, self.kernel, self.kernel];
         check_len(names[0], &dims, weight)?;
         check_len(names[1], &[self.c_out], bias)
@@ -291,22 +306,36 @@ fn backward_input(
         || geometry.column_buffer(),
         |buffer, (grad_image, grad_out)| {
             let grad_out = MatRef::row_major(grad_out, c_out, positions);
-            if geometry.is_pointwise() {
-                let grad_image = MatMut::row_major(grad_image, taps, positions);
-                gemm(1.0, weight_t, grad_out, 0.0, grad_image);
-                return;
-            }
-            gemm(
-                1.0,
-                weight_t,
-                grad_out,
-                0.0,
-                MatMut::row_major(buffer, taps, positions),
-            );
-            grad_image.fill(0.0);
-            col2im_add(geometry, buffer, grad_image);
+            image_backward_input(geometry, weight_t, grad_out, grad_image, buffer);
         },
     );
+}
+
+/// Overwrites `grad_image` (`[c_in, h, w]`) with the input gradient of one
+/// image, `col2im(weight^T * dY)`, using `buffer` for the column gradient
+/// (unused by a pointwise convolution).
+pub(crate) fn image_backward_input(
+    geometry: &Conv2dGeometry,
+    weight_t: MatRef<'_>,
+    grad_out: MatRef<'_>,
+    grad_image: &mut [f32],
+    buffer: &mut [f32],
+) {
+    let (taps, positions) = (geometry.taps(), geometry.positions());
+    if geometry.is_pointwise() {
+        let grad_image = MatMut::row_major(grad_image, taps, positions);
+        gemm(1.0, weight_t, grad_out, 0.0, grad_image);
+        return;
+    }
+    gemm(
+        1.0,
+        weight_t,
+        grad_out,
+        0.0,
+        MatMut::row_major(buffer, taps, positions),
+    );
+    grad_image.fill(0.0);
+    col2im_add(geometry, buffer, grad_image);
 }
 
 /// Writes the weight gradient `sum over images of dY * col^T` and the bias

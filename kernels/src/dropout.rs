@@ -45,9 +45,10 @@ impl Dropout {
 
     /// The value an element's 32 random bits must reach to be kept:
     /// `round(p * 2^32)`, so an element is dropped with probability `p` to
-    /// within `2^-33`.
-    fn threshold(&self) -> u64 {
-        (f64::from(self.p) * 4_294_967_296.0).round() as u64
+    /// within `2^-33`. It fits a `u32` because the largest `f32` below 1
+    /// is `1 - 2^-24`.
+    fn threshold(&self) -> u32 {
+        (f64::from(self.p) * 4_294_967_296.0).round() as u32
     }
 }
 
@@ -58,34 +59,72 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Returns 32 random bits for element `index` of the pass keyed by `key`:
+/// two xor-shift-multiply rounds of a 32-bit integer hash, with the second
+/// half of the key mixed in between them. The hash uses only 32-bit
+/// integer operations, so a plain loop over consecutive indices compiles
+/// to vector code.
+#[inline(always)]
+fn mask_bits(key: [u32; 2], index: u32) -> u32 {
+    let mut x = index ^ key[0];
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x21F0_AAAD);
+    x ^= x >> 15;
+    x ^= key[1];
+    x = x.wrapping_mul(0x735A_2D97);
+    x ^ (x >> 15)
+}
+
 /// The mask a training pass with `seed` gives each element: `0` or
 /// `1 / (1 - p)`, drawn independently of how the work is split.
+///
+/// NOTE: element indices enter the hash modulo `2^32`, so a pass over more
+/// than `2^32` elements repeats its mask with that period. Mixing the high
+/// index bits into the key would remove the repeat.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MaskStream {
-    state: u64,
-    threshold: u64,
+    key: [u32; 2],
+    threshold: u32,
     scale: f32,
 }
 
 impl MaskStream {
     pub(crate) fn new(dropout: &Dropout, seed: u64) -> Self {
+        let mixed = splitmix64(seed.wrapping_add(GOLDEN_GAMMA));
         Self {
-            state: splitmix64(seed),
+            key: [mixed as u32, (mixed >> 32) as u32],
             threshold: dropout.threshold(),
             scale: dropout.scale(),
         }
     }
 
-    /// Returns the mask of element `index`. Its random bits are the upper half of
-    /// output `index` of a SplitMix64 generator whose state starts at the
-    /// mixed seed, so any element can be drawn without the ones before it.
+    /// Returns the mask of element `index`, computed from the seed and the
+    /// index alone, so any element can be drawn without the ones before it.
+    #[inline(always)]
     pub(crate) fn mask(&self, index: usize) -> f32 {
-        let step = (index as u64).wrapping_add(1).wrapping_mul(GOLDEN_GAMMA);
-        let bits = splitmix64(self.state.wrapping_add(step)) >> 32;
-        if bits >= self.threshold {
+        if mask_bits(self.key, index as u32) >= self.threshold {
             self.scale
         } else {
             0.0
+        }
+    }
+
+    /// Overwrites each `values[i]` with `values[i] * mask(first + i)`.
+    #[inline(always)]
+    pub(crate) fn apply(&self, first: usize, values: &mut [f32]) {
+        let first = first as u32;
+        for (offset, value) in (0u32..).zip(values.iter_mut()) {
+            let keep = mask_bits(self.key, first.wrapping_add(offset)) >= self.threshold;
+            *value = if keep { *value * self.scale } else { 0.0 };
+        }
+    }
+
+    /// Overwrites `mask` with `mask(first + i)` for every `i`.
+    fn fill(&self, first: usize, mask: &mut [f32]) {
+        let first = first as u32;
+        for (offset, m) in (0u32..).zip(mask.iter_mut()) {
+            let keep = mask_bits(self.key, first.wrapping_add(offset)) >= self.threshold;
+            *m = if keep { self.scale } else { 0.0 };
         }
     }
 }
@@ -130,12 +169,7 @@ pub fn dropout_forward(
 
     let stream = MaskStream::new(dropout, seed);
     let tasks = mask.par_chunks_mut(PAR_CHUNK).enumerate();
-    tasks.for_each(|(task, mask)| {
-        let first = task * PAR_CHUNK;
-        for (offset, m) in mask.iter_mut().enumerate() {
-            *m = stream.mask(first + offset);
-        }
-    });
+    tasks.for_each(|(task, mask)| stream.fill(task * PAR_CHUNK, mask));
     simd::map2(input, mask, output, |x, m| x * m, |x, m| x * m);
     Ok(())
 }
@@ -153,4 +187,23 @@ pub fn dropout_backward(mask: &[f32], grad_output: &[f32], grad_input: &mut [f32
     check_len("grad_input", &[mask.len()], grad_input.len())?;
     simd::map2(mask, grad_output, grad_input, |m, g| m * g, |m, g| m * g);
     Ok(())
+}
+
+/// The dropout mask of one chunk of a training pass: the elements of the
+/// chunk are elements `first_index..` of the whole pass, so splitting a
+/// batch into chunks leaves every element's mask unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkMask {
+    /// The dropout layer.
+    pub dropout: Dropout,
+    /// Seed of the whole pass, as in [`Phase::Train`].
+    pub seed: u64,
+    /// Index within the whole pass of the chunk's first element.
+    pub first_index: usize,
+}
+
+impl ChunkMask {
+    pub(crate) fn stream(&self) -> MaskStream {
+        MaskStream::new(&self.dropout, self.seed)
+    }
 }

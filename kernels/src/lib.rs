@@ -2,12 +2,16 @@
 //!
 //! Every activation is a row-major `f32` slice in NCHW layout whose shape is
 //! carried by a validated geometry struct. Each op has a forward and a
-//! backward pass. Work is split over the batch with rayon inside whatever
-//! thread pool the caller installed; no kernel builds a pool of its own.
+//! backward pass. The batch-parallel functions split work over the batch with
+//! rayon inside whatever thread pool the caller installed; no kernel builds
+//! a pool of its own. The `_serial` functions and the fused passes run on
+//! the calling thread, for callers that split a batch into chunks.
 
 mod conv2d;
+mod conv2d_serial;
 mod dropout;
 mod error;
+mod fused;
 mod gemm;
 mod im2col;
 mod linear;
@@ -21,14 +25,22 @@ mod simd;
 mod softmax_xent;
 
 pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dGeometry, Conv2dGrads};
-pub use dropout::{dropout_backward, dropout_forward, Dropout, Phase};
+pub use conv2d_serial::{
+    conv2d_backward_serial, conv2d_forward_serial, conv2d_maxpool2d_forward,
+    conv2d_relu_dropout_forward, ConvScratch,
+};
+pub use dropout::{dropout_backward, dropout_forward, ChunkMask, Dropout, Phase};
 pub use error::KernelError;
-pub use linear::{linear_backward, linear_forward, LinearGeometry, LinearGrads};
+pub use fused::{maxpool2d_backward_bias, relu_dropout_backward_bias};
+pub use linear::{
+    linear_backward, linear_backward_serial, linear_forward, linear_forward_serial, LinearGeometry,
+    LinearGrads,
+};
 pub use maxpool::{maxpool2d_backward, maxpool2d_forward, Pool2dGeometry};
 pub use relu::{relu_backward, relu_forward};
 pub use sgd::Sgd;
 pub use shape::Shape4;
-pub use softmax_xent::{softmax, softmax_cross_entropy};
+pub use softmax_xent::{softmax, softmax_cross_entropy, softmax_cross_entropy_sum};
 
 /// The result type of every kernel.
 pub type Result<T> = std::result::Result<T, KernelError>;

@@ -131,19 +131,8 @@ pub fn linear_backward(
     grad_output: &[f32],
     grads: LinearGrads<'_>,
 ) -> Result<()> {
-    let (batch, in_features, out_features) =
-        (geometry.batch, geometry.in_features, geometry.out_features);
-    check_len("weight", &[out_features, in_features], weight.len())?;
-    geometry.check_params(
-        ["grad_weight", "grad_bias"],
-        grads.weight.len(),
-        grads.bias.len(),
-    )?;
-    check_len("input", &[batch, in_features], input.len())?;
-    check_len("grad_output", &[batch, out_features], grad_output.len())?;
-    if let Some(grad_input) = &grads.input {
-        check_len("grad_input", &[batch, in_features], grad_input.len())?;
-    }
+    let (in_features, out_features) = (geometry.in_features, geometry.out_features);
+    check_backward(geometry, input, weight, grad_output, &grads)?;
 
     if let Some(grad_input) = grads.input {
         let weight = MatRef::row_major(weight, out_features, in_features);
@@ -164,6 +153,30 @@ pub fn linear_backward(
     }
 
     backward_params(geometry, input, grad_output, grads.weight, grads.bias);
+    Ok(())
+}
+
+/// Checks the slices of a backward pass against `geometry`.
+fn check_backward(
+    geometry: &LinearGeometry,
+    input: &[f32],
+    weight: &[f32],
+    grad_output: &[f32],
+    grads: &LinearGrads<'_>,
+) -> Result<()> {
+    let (batch, in_features, out_features) =
+        (geometry.batch, geometry.in_features, geometry.out_features);
+    check_len("weight", &[out_features, in_features], weight.len())?;
+    geometry.check_params(
+        ["grad_weight", "grad_bias"],
+        grads.weight.len(),
+        grads.bias.len(),
+    )?;
+    check_len("input", &[batch, in_features], input.len())?;
+    check_len("grad_output", &[batch, out_features], grad_output.len())?;
+    if let Some(grad_input) = &grads.input {
+        check_len("grad_input", &[batch, in_features], grad_input.len())?;
+    }
     Ok(())
 }
 
@@ -204,4 +217,70 @@ fn backward_params(
 
     grad_weight.copy_from_slice(&total[..weight_len]);
     grad_bias.copy_from_slice(&total[weight_len..]);
+}
+
+/// Computes `output = input * weight^T + bias` on the calling thread; the
+/// result equals [`linear_forward`]'s.
+///
+/// Shapes as in [`linear_forward`].
+///
+/// # Errors
+/// [`crate::KernelError::Length`] when a slice does not match the geometry.
+pub fn linear_forward_serial(
+    geometry: &LinearGeometry,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+) -> Result<()> {
+    let (batch, in_features, out_features) =
+        (geometry.batch, geometry.in_features, geometry.out_features);
+    geometry.check_params(["weight", "bias"], weight.len(), bias.len())?;
+    check_len("input", &[batch, in_features], input.len())?;
+    check_len("output", &[batch, out_features], output.len())?;
+
+    for row in output.chunks_exact_mut(out_features) {
+        row.copy_from_slice(bias);
+    }
+    let weight_t = MatRef::row_major(weight, out_features, in_features).t();
+    let x = MatRef::row_major(input, batch, in_features);
+    let out = MatMut::row_major(output, batch, out_features);
+    gemm(1.0, x, weight_t, 1.0, out);
+    Ok(())
+}
+
+/// Computes the gradients of a fully connected layer on the calling thread,
+/// with one product over all rows, and the bias gradient summed row by row
+/// in order.
+///
+/// Shapes and outputs as in [`linear_backward`].
+///
+/// # Errors
+/// [`crate::KernelError::Length`] when a slice does not match the geometry.
+pub fn linear_backward_serial(
+    geometry: &LinearGeometry,
+    input: &[f32],
+    weight: &[f32],
+    grad_output: &[f32],
+    grads: LinearGrads<'_>,
+) -> Result<()> {
+    let (batch, in_features, out_features) =
+        (geometry.batch, geometry.in_features, geometry.out_features);
+    check_backward(geometry, input, weight, grad_output, &grads)?;
+
+    let grad_out = MatRef::row_major(grad_output, batch, out_features);
+    if let Some(grad_input) = grads.input {
+        let weight = MatRef::row_major(weight, out_features, in_features);
+        let grad_x = MatMut::row_major(grad_input, batch, in_features);
+        gemm(1.0, grad_out, weight, 0.0, grad_x);
+    }
+    let x = MatRef::row_major(input, batch, in_features);
+    let grad_weight = MatMut::row_major(grads.weight, out_features, in_features);
+    gemm(1.0, grad_out.t(), x, 0.0, grad_weight);
+
+    grads.bias.fill(0.0);
+    for row in grad_output.chunks_exact(out_features) {
+        simd::add_assign(grads.bias, row);
+    }
+    Ok(())
 }

@@ -103,6 +103,60 @@ impl Sgd {
         Ok(())
     }
 
+    /// Applies one step whose gradient is the sum of `partials.len() /
+    /// params.len()` partial gradients stored one after another, added in
+    /// that order in the same pass as the update, so the sum is never
+    /// written out. The result equals [`Sgd::step`] on that sum.
+    ///
+    /// Shapes: `params` and `momentum_buffer` `[len]`, `partials`
+    /// `[chunks, len]` with `chunks >= 1`.
+    ///
+    /// # Errors
+    /// [`KernelError::Length`] when `partials` is empty or not a multiple of
+    /// `params.len()`, or `momentum_buffer` differs in length, and
+    /// [`KernelError::Parameter`] when [`Sgd::validate`] fails.
+    pub fn step_partial_sums(
+        &self,
+        params: &mut [f32],
+        partials: &[f32],
+        momentum_buffer: &mut [f32],
+    ) -> Result<()> {
+        self.validate()?;
+        let len = params.len();
+        let chunks = partials.len().checked_div(len).unwrap_or(0);
+        check_len("partials", &[chunks.max(1), len], partials.len())?;
+        check_len("momentum_buffer", &[len], momentum_buffer.len())?;
+
+        let mut start = 0;
+        let mut sum = [0.0f32; LANES];
+        for (param, buffer) in params
+            .chunks_mut(LANES)
+            .zip(momentum_buffer.chunks_mut(LANES))
+        {
+            let lanes = param.len();
+            let sum = &mut sum[..lanes];
+            sum.copy_from_slice(&partials[start..start + lanes]);
+            for chunk in 1..chunks {
+                let partial = &partials[chunk * len + start..][..lanes];
+                sum.iter_mut().zip(partial).for_each(|(s, &g)| *s += g);
+            }
+            if lanes == LANES {
+                let (p, b) = self.update(load(param), load(sum), load(buffer));
+                store(p, param);
+                store(b, buffer);
+            } else {
+                for ((param, &grad), buffer) in param.iter_mut().zip(sum.iter()).zip(buffer) {
+                    let splat = |x: f32| f32x8::splat(x);
+                    let (p, b) = self.update(splat(*param), splat(grad), splat(*buffer));
+                    *param = p.as_array()[0];
+                    *buffer = b.as_array()[0];
+                }
+            }
+            start += lanes;
+        }
+        Ok(())
+    }
+
     /// Returns the new parameters and momentum buffer of 8 lanes. The scalar
     /// tail runs the same code on a splat, so every element rounds alike.
     #[inline]

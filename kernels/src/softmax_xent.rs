@@ -45,6 +45,32 @@ pub fn softmax_cross_entropy(
     classes: usize,
     grad_logits: &mut [f32],
 ) -> Result<f32> {
+    let scale = 1.0 / labels.len().max(1) as f64;
+    let total = softmax_cross_entropy_sum(logits, labels, classes, scale, grad_logits)?;
+    Ok((total * scale) as f32)
+}
+
+/// Returns the summed cross-entropy of `logits` (`[rows, classes]`) against
+/// `labels` (`[rows]`), in f64, and overwrites `grad_logits` with
+/// `(softmax(logits) - onehot(labels)) * grad_scale`. A chunk of a batch of
+/// `batch` rows passes `grad_scale = 1 / batch`, so its gradient is that of
+/// the batch mean, and the caller divides the summed losses by `batch`.
+///
+/// Computed as in [`softmax_cross_entropy`], which is this function with
+/// `grad_scale = 1 / rows` and the sum divided by `rows`.
+///
+/// Shapes: `logits` and `grad_logits` `[rows, classes]` row-major,
+/// `labels` `[rows]`.
+///
+/// # Errors
+/// As [`softmax_cross_entropy`].
+pub fn softmax_cross_entropy_sum(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    grad_scale: f64,
+    grad_logits: &mut [f32],
+) -> Result<f64> {
     require_classes(classes)?;
     let batch = labels.len();
     if batch == 0 {
@@ -64,7 +90,6 @@ pub fn softmax_cross_entropy(
         });
     }
 
-    let scale = 1.0 / batch as f64;
     let mut total = 0.0;
     let rows = logits
         .chunks_exact(classes)
@@ -77,10 +102,10 @@ pub fn softmax_cross_entropy(
         for (class, (g, &x)) in grad.iter_mut().zip(row).enumerate() {
             let probability = (f64::from(x) - max - log_sum).exp();
             let target = if class == label { 1.0 } else { 0.0 };
-            *g = ((probability - target) * scale) as f32;
+            *g = ((probability - target) * grad_scale) as f32;
         }
     }
-    Ok((total * scale) as f32)
+    Ok(total)
 }
 
 /// Overwrites `probabilities` with the softmax of each row of `logits`.

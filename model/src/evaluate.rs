@@ -54,17 +54,21 @@ pub fn evaluate(network: &Network, split: &Split, batch_size: usize) -> Result<E
     }
     let start = Instant::now();
     let mut per_class = [ClassCount::default(); CLASSES];
-    let mut inference = Inference::new(network, batch_size.min(split.len().max(1)))?;
+    let capacity = batch_size.min(split.len().max(1));
+    let mut inference = Inference::new(network, capacity)?;
+    let mut logits = vec![0.0; capacity * CLASSES];
     let indices: Vec<usize> = (0..split.len()).collect();
-    for chunk in indices.chunks(batch_size) {
-        let fill = |input: &mut [f32]| -> Result<()> {
-            for (&index, out) in chunk.iter().zip(input.chunks_exact_mut(IMAGE_BYTES)) {
+    for batch in indices.chunks(batch_size) {
+        let fill = |first: usize, input: &mut [f32]| -> Result<()> {
+            let images = input.chunks_exact_mut(IMAGE_BYTES);
+            for (&index, out) in batch[first..].iter().zip(images) {
                 network.stats.normalise(split.image(index), out)?;
             }
             Ok(())
         };
-        let logits = inference.logits_with(chunk.len(), fill)?;
-        for (&index, row) in chunk.iter().zip(logits.chunks_exact(CLASSES)) {
+        let logits = &mut logits[..batch.len() * CLASSES];
+        inference.logits(batch.len(), fill, logits)?;
+        for (&index, row) in batch.iter().zip(logits.chunks_exact(CLASSES)) {
             let label = usize::from(split.label(index));
             per_class[label].total += 1;
             if argmax(row) == label {

@@ -6,15 +6,14 @@
 #![forbid(unsafe_code)]
 
 mod checkpoint;
+mod chunk;
 mod error;
 mod evaluate;
 mod layers;
 mod network;
 mod params;
-mod passes;
 mod rng;
 mod train;
-mod workspace;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, FORMAT_VERSION, MAGIC};
 pub use error::ModelError;

@@ -2,11 +2,11 @@
 
 use data::ChannelStats;
 use kernels::{softmax, Dropout};
+use rayon::prelude::*;
 
+use crate::chunk::Chunk;
 use crate::layers::{Layers, INPUT};
 use crate::params::{initialise, parameter_count};
-use crate::passes::forward;
-use crate::workspace::Workspace;
 use crate::{ModelError, Result, CLASSES};
 
 /// Bytes of one input image in CIFAR layout.
@@ -14,6 +14,9 @@ pub const IMAGE_BYTES: usize = INPUT[0] * INPUT[1] * INPUT[2];
 
 /// Images per forward pass during inference.
 const INFERENCE_BATCH: usize = 100;
+
+/// Images per chunk of an inference batch; chunks run in parallel.
+pub(crate) const INFERENCE_CHUNK: usize = 4;
 
 /// The network: Conv(3->32, 3x3, pad 1) -> ReLU -> Dropout ->
 /// Conv(32->32, 3x3, pad 1) -> MaxPool 2x2 -> Conv(32->64, 3x3, pad 1) ->
@@ -93,10 +96,22 @@ impl Network {
         let count = images.len() / IMAGE_BYTES;
         let mut inference = Inference::new(self, count.min(INFERENCE_BATCH))?;
         let mut rows = Vec::with_capacity(count);
-        for chunk in images.chunks(INFERENCE_BATCH * IMAGE_BYTES) {
-            let logits = inference.logits(chunk)?;
-            let mut probabilities = vec![0.0; logits.len()];
-            softmax(logits, CLASSES, &mut probabilities)?;
+        let mut logits = vec![0.0; count.min(INFERENCE_BATCH) * CLASSES];
+        let mut probabilities = vec![0.0; logits.len()];
+        for batch in images.chunks(INFERENCE_BATCH * IMAGE_BYTES) {
+            let batch_count = batch.len() / IMAGE_BYTES;
+            let fill = |first: usize, input: &mut [f32]| {
+                let pixels = &batch[first * IMAGE_BYTES..][..input.len()];
+                self.stats
+                    .normalise(pixels, input)
+                    .map_err(ModelError::from)
+            };
+            let (logits, probabilities) = (
+                &mut logits[..batch_count * CLASSES],
+                &mut probabilities[..batch_count * CLASSES],
+            );
+            inference.logits(batch_count, fill, logits)?;
+            softmax(logits, CLASSES, probabilities)?;
             rows.extend(probabilities.chunks_exact(CLASSES).map(|row| {
                 let mut out = [0.0; CLASSES];
                 out.copy_from_slice(row);
@@ -107,56 +122,58 @@ impl Network {
     }
 }
 
-/// Reusable buffers for inference at up to a fixed batch size.
+/// Reusable buffers for inference at up to a fixed batch size, one chunk of
+/// [`INFERENCE_CHUNK`] images per parallel task.
 pub(crate) struct Inference<'a> {
     network: &'a Network,
-    workspace: Workspace,
+    chunks: Vec<Chunk>,
 }
 
 impl<'a> Inference<'a> {
     pub(crate) fn new(network: &'a Network, capacity: usize) -> Result<Self> {
-        let layers = Layers::new(capacity)?;
-        Ok(Self {
-            network,
-            workspace: Workspace::new(&layers, false),
-        })
+        let chunks = (0..capacity.div_ceil(INFERENCE_CHUNK))
+            .map(|index| {
+                Chunk::new(
+                    (capacity - index * INFERENCE_CHUNK).min(INFERENCE_CHUNK),
+                    false,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { network, chunks })
     }
 
-    /// Returns the logits of up to `capacity` CIFAR-layout images.
-    pub(crate) fn logits(&mut self, images: &[u8]) -> Result<&[f32]> {
-        let count = images.len() / IMAGE_BYTES;
-        debug_assert!(count <= self.workspace.capacity);
-        let layers = Layers::new(count)?;
-        let input = &mut self.workspace.act.input[..images.len()];
-        self.network.stats.normalise(images, input)?;
-        forward(
-            &self.network.params,
-            &layers,
-            &self.network.dropout,
-            None,
-            &mut self.workspace,
-        )?;
-        Ok(&self.workspace.act.logits[..count * CLASSES])
-    }
-
-    /// Returns the logits of images already normalised into the input
-    /// buffer by `fill`, which receives that buffer.
-    pub(crate) fn logits_with(
-        &mut self,
-        count: usize,
-        fill: impl FnOnce(&mut [f32]) -> Result<()>,
-    ) -> Result<&[f32]> {
-        debug_assert!(count <= self.workspace.capacity);
-        let layers = Layers::new(count)?;
-        fill(&mut self.workspace.act.input[..count * IMAGE_BYTES])?;
-        forward(
-            &self.network.params,
-            &layers,
-            &self.network.dropout,
-            None,
-            &mut self.workspace,
-        )?;
-        Ok(&self.workspace.act.logits[..count * CLASSES])
+    /// Writes the logits (`[count, 10]`) of `count` images to `logits`.
+    /// `fill(first, input)` normalises images `first..` of the batch into
+    /// a chunk's input buffer. Chunks run in parallel, except a lone chunk,
+    /// which runs on the calling thread.
+    pub(crate) fn logits<F>(&mut self, count: usize, fill: F, logits: &mut [f32]) -> Result<()>
+    where
+        F: Fn(usize, &mut [f32]) -> Result<()> + Sync,
+    {
+        debug_assert!(count <= self.chunks.iter().map(|c| c.logits.len() / CLASSES).sum());
+        let network = self.network;
+        let run = |index: usize, chunk: &mut Chunk, out: &mut [f32]| -> Result<()> {
+            let images = out.len() / CLASSES;
+            fill(
+                index * INFERENCE_CHUNK,
+                &mut chunk.input[..images * IMAGE_BYTES],
+            )?;
+            let layers = Layers::new(images)?;
+            chunk.forward(&network.params, &layers, &network.dropout, None)?;
+            out.copy_from_slice(&chunk.logits[..images * CLASSES]);
+            Ok(())
+        };
+        let chunk_count = count.div_ceil(INFERENCE_CHUNK);
+        let chunks = &mut self.chunks[..chunk_count];
+        let logits = &mut logits[..count * CLASSES];
+        if chunk_count == 1 {
+            return run(0, &mut chunks[0], logits);
+        }
+        chunks
+            .par_iter_mut()
+            .zip(logits.par_chunks_mut(INFERENCE_CHUNK * CLASSES))
+            .enumerate()
+            .try_for_each(|(index, (chunk, out))| run(index, chunk, out))
     }
 }
 

@@ -2,16 +2,21 @@
 
 use std::time::Instant;
 
-use data::{fill_batch, shuffled_indices, ChannelStats, Cifar10, Split};
-use kernels::{softmax_cross_entropy, Sgd};
+use data::{shuffled_indices, ChannelStats, Cifar10, Split};
+use kernels::Sgd;
+use rayon::prelude::*;
 
+use crate::chunk::{Chunk, ChunkPlace, DropoutSeeds};
 use crate::evaluate::{evaluate, Evaluation};
-use crate::layers::Layers;
-use crate::network::{argmax, IMAGE_BYTES};
-use crate::passes::{backward, forward, DropoutSeeds};
 use crate::rng::mix;
-use crate::workspace::Workspace;
-use crate::{ModelError, Network, Result, CLASSES};
+use crate::{ModelError, Network, Result};
+
+/// Images per chunk of a training batch. Each chunk runs its forward and
+/// backward pass on one thread and produces one partial gradient, and the
+/// partials are added in chunk order. The value is a constant, never
+/// derived from the thread count, so every pool size computes the same
+/// floating-point operations in the same order.
+pub(crate) const TRAIN_CHUNK: usize = 8;
 
 /// Images per forward pass when the test split is evaluated after an epoch.
 const EVALUATION_BATCH: usize = 100;
@@ -122,14 +127,14 @@ pub fn train(
 }
 
 /// The state a training run carries from step to step: the optimiser,
-/// the momentum buffers and the buffers of one batch.
+/// the momentum buffers and the buffers of each chunk of a batch.
 pub struct Trainer {
     config: TrainConfig,
     sgd: Sgd,
-    workspace: Workspace,
-    grads: Vec<f32>,
+    chunks: Vec<Chunk>,
+    /// One partial gradient per chunk, `[chunks, parameters]`.
+    partials: Vec<f32>,
     momentum: Vec<f32>,
-    labels: Vec<usize>,
     steps_taken: u64,
 }
 
@@ -158,14 +163,19 @@ impl Trainer {
     /// [`ModelError::Config`] for an invalid option.
     pub fn new(config: &TrainConfig, network: &Network) -> Result<Self> {
         let sgd = config.optimiser()?;
-        let layers = Layers::new(config.batch_size)?;
+        let chunk_count = config.batch_size.div_ceil(TRAIN_CHUNK);
+        let chunks = (0..chunk_count)
+            .map(|index| {
+                let images = (config.batch_size - index * TRAIN_CHUNK).min(TRAIN_CHUNK);
+                Chunk::new(images, true)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config: config.clone(),
             sgd,
-            workspace: Workspace::new(&layers, true),
-            grads: vec![0.0; network.params.len()],
+            chunks,
+            partials: vec![0.0; chunk_count * network.params.len()],
             momentum: vec![0.0; network.params.len()],
-            labels: vec![0; config.batch_size],
             steps_taken: 0,
         })
     }
@@ -217,47 +227,53 @@ impl Trainer {
         split: &Split,
         indices: &[usize],
     ) -> Result<StepOutcome> {
-        if indices.is_empty() || indices.len() > self.workspace.capacity {
+        if indices.is_empty() || indices.len() > self.config.batch_size {
             return Err(ModelError::Config(format!(
                 "a step takes 1 to {} images, got {}",
-                self.workspace.capacity,
+                self.config.batch_size,
                 indices.len()
             )));
         }
-        let input = &mut self.workspace.act.input[..indices.len() * IMAGE_BYTES];
-        let labels = &mut self.labels[..indices.len()];
-        fill_batch(split, &network.stats, indices, input, labels)?;
-        let (loss, correct) = self.update(network, indices.len())?;
-        Ok(StepOutcome { loss, correct })
-    }
-
-    /// Runs forward, loss, backward and one SGD update on the batch already
-    /// in the workspace; returns the mean loss and the number of correct
-    /// predictions.
-    fn update(&mut self, network: &mut Network, batch: usize) -> Result<(f32, usize)> {
         self.steps_taken += 1;
         let step = self.steps_taken;
-        let layers = Layers::new(batch)?;
         let seeds = DropoutSeeds {
             first: mix(self.config.seed ^ mix(2 * step)),
             second: mix(self.config.seed ^ mix(2 * step + 1)),
         };
-        let ws = &mut self.workspace;
-        forward(&network.params, &layers, &network.dropout, Some(seeds), ws)?;
+        let batch = indices.len();
+        let chunk_count = batch.div_ceil(TRAIN_CHUNK);
+        let params_len = network.params.len();
+        let (params, stats, dropout) = (&network.params, &network.stats, &network.dropout);
 
-        let logits = &ws.act.logits[..batch * CLASSES];
-        let labels = &self.labels[..batch];
-        let correct = logits
-            .chunks_exact(CLASSES)
-            .zip(labels)
-            .filter(|(row, &label)| argmax(row) == label)
-            .count();
-        let dlogits = &mut ws.grad.logits[..batch * CLASSES];
-        let loss = softmax_cross_entropy(logits, labels, CLASSES, dlogits)?;
+        // Every chunk runs forward, loss and backward into its own partial.
+        let run = |index: usize, chunk: &mut Chunk, partial: &mut [f32]| {
+            let first_image = index * TRAIN_CHUNK;
+            let chunk_indices = &indices[first_image..(first_image + TRAIN_CHUNK).min(batch)];
+            let place = ChunkPlace {
+                first_image,
+                batch,
+                seeds,
+            };
+            chunk.train(split, stats, params, dropout, chunk_indices, place, partial)
+        };
+        let chunks = &mut self.chunks[..chunk_count];
+        let partials = &mut self.partials[..chunk_count * params_len];
+        if chunk_count == 1 {
+            run(0, &mut chunks[0], partials)?;
+        } else {
+            chunks
+                .par_iter_mut()
+                .zip(partials.par_chunks_mut(params_len))
+                .enumerate()
+                .try_for_each(|(index, (chunk, partial))| run(index, chunk, partial))?;
+        }
 
-        backward(&network.params, &layers, ws, &mut self.grads)?;
+        // Losses and partial gradients are added in chunk order.
+        let loss_sum: f64 = chunks.iter().map(|chunk| chunk.loss_sum).sum();
+        let correct = chunks.iter().map(|chunk| chunk.correct).sum();
         self.sgd
-            .step(&mut network.params, &self.grads, &mut self.momentum)?;
-        Ok((loss, correct))
+            .step_partial_sums(&mut network.params, partials, &mut self.momentum)?;
+        let loss = (loss_sum / batch as f64) as f32;
+        Ok(StepOutcome { loss, correct })
     }
 }
