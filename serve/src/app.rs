@@ -134,6 +134,14 @@ impl App {
         Ok(true)
     }
 
+    /// Removes a lock file that an earlier process left behind, in function
+    /// mode.
+    pub fn clear_stale_lock(&self) {
+        if let Some(lock_file) = &self.lock_file {
+            lock_file.clear_stale();
+        }
+    }
+
     /// Moves to [`Phase::Draining`] and removes the lock file in function mode.
     pub fn begin_draining(&self) {
         let mut phase = self.lock_phase();

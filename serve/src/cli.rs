@@ -40,7 +40,7 @@ pub struct Cli {
     pub mode: Mode,
 
     /// Threads of the compute pool and of the HTTP workers [default: the CPUs this process may use].
-    #[arg(long, short = 't', value_name = "N", value_parser = parse_threads)]
+    #[arg(long, short = 't', value_name = "N", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<usize>,
 
     /// Address to listen on, IP:PORT, or IP alone for the default port [default: 0.0.0.0:$port (port 8080) in function mode, 127.0.0.1:5000 in server mode].
@@ -60,7 +60,7 @@ pub struct Cli {
     pub unpack_dir: Option<PathBuf>,
 
     /// Training epochs when no --model is given [default: 1].
-    #[arg(long, short = 'e', value_name = "N", value_parser = parse_epochs, conflicts_with = "model")]
+    #[arg(long, short = 'e', value_name = "N", value_parser = parse_epochs, conflicts_with = "model", allow_negative_numbers = true)]
     pub epochs: Option<usize>,
 
     /// Seed of the initial parameters, the shuffle and dropout when training.
@@ -121,20 +121,20 @@ pub fn parse_threads(value: &str) -> Result<usize, String> {
     parse_positive(
         value,
         "thread count",
-        "or leave --threads out to use every available CPU",
+        "pass 1 or more, or leave --threads out to use every available CPU",
     )
 }
 
 /// Parses an epoch count of at least 1.
 pub fn parse_epochs(value: &str) -> Result<usize, String> {
-    parse_positive(value, "epoch count", "train for at least one epoch")
+    parse_positive(value, "epoch count", "pass 1 or more")
 }
 
 fn parse_positive(value: &str, what: &str, fix: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
-        Ok(0) => Err(format!("the {what} must be at least 1: {fix}")),
+        Ok(0) => Err(format!("the {what} must be at least 1; {fix}")),
         Ok(count) => Ok(count),
-        Err(_) => Err(format!("expected a positive integer {what}: {fix}")),
+        Err(_) => Err(format!("expected a positive integer {what}; {fix}")),
     }
 }
 

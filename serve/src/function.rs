@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -19,12 +20,34 @@ use crate::http::Reply;
 #[derive(Debug)]
 pub struct LockFile {
     path: PathBuf,
+    written: AtomicBool,
 }
 
 impl LockFile {
     /// Names the lock file without touching the file system.
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self {
+            path,
+            written: AtomicBool::new(false),
+        }
+    }
+
+    /// Removes a lock file left by an earlier process that did not shut
+    /// down cleanly, because the file must not report ready before this
+    /// process is. Called once the listener is bound, so a second instance
+    /// that fails to bind never touches a running instance's file.
+    pub fn clear_stale(&self) {
+        match fs::remove_file(&self.path) {
+            Ok(()) => log::warn!(
+                "removed the stale lock file {} left by an earlier process",
+                self.path.display()
+            ),
+            Err(error) if error.kind() == ErrorKind::NotFound => {}
+            Err(error) => log::error!(
+                "failed to remove the stale lock file {}: {error}",
+                self.path.display()
+            ),
+        }
     }
 
     /// Writes an empty lock file.
@@ -38,12 +61,17 @@ impl LockFile {
                 self.path.display()
             )
         })?;
+        self.written.store(true, Ordering::SeqCst);
         log::info!("wrote lock file {}", self.path.display());
         Ok(())
     }
 
-    /// Removes the lock file; a missing file is not an error.
+    /// Removes the lock file if this process wrote it; a missing file is
+    /// not an error.
     pub fn remove(&self) {
+        if !self.written.swap(false, Ordering::SeqCst) {
+            return;
+        }
         match fs::remove_file(&self.path) {
             Ok(()) => log::info!("removed lock file {}", self.path.display()),
             Err(error) if error.kind() == ErrorKind::NotFound => {}

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cpu;
 pub mod duration;
 pub mod function;
 pub mod http;
@@ -19,6 +20,7 @@ pub mod threads;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
@@ -78,7 +80,9 @@ pub enum Event {
 /// Resolves the settings from the options and the environment.
 ///
 /// # Errors
-/// A [`UsageError`] for an invalid `port` or a model file that cannot be read.
+/// A [`UsageError`] for an invalid `port`, a model file that cannot be
+/// read, or a `--save` or `--lock-file` path in a folder that cannot be
+/// written.
 pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
     let bind = resolve_bind(cli.bind, cli.mode, std::env::var("port").ok())?;
     if let Some(path) = &cli.model {
@@ -88,6 +92,12 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
                 path.display()
             ))
         })?;
+    }
+    if let Some(path) = &cli.save {
+        check_writable(path, "--save")?;
+    }
+    if cli.mode == Mode::Function {
+        check_writable(&cli.lock_file, "--lock-file")?;
     }
 
     Ok(Settings {
@@ -168,11 +178,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .map_err(|error| anyhow::anyhow!("failed to start the HTTP server on {local}: {error}"))?;
     let server = Arc::new(server);
     log::info!(
-        "listening on {local} (mode {}, {threads} threads)",
-        mode.name()
+        "listening on {local} (mode {}, {})",
+        mode.name(),
+        plural(threads, "thread")
     );
 
     let app = Arc::new(App::new(settings, pool));
+    app.clear_stale_lock();
     let (events, received) = mpsc::channel();
     let workers = server::spawn_workers(&app, &server, threads, &events)?;
     shutdown::watch_signals(events.clone())?;
@@ -223,12 +235,94 @@ fn wait_for_stop(events: &Receiver<Event>, started: Instant) -> anyhow::Result<(
     }
 }
 
+/// Joins an error and its causes with ": ", leaving out a cause whose text
+/// the message already contains, because several library errors repeat
+/// their source's text in their own message.
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// Fails unless a file can be created in the folder of `path`, so that a
+/// long run does not end by failing to write its result. `option` names
+/// the command-line option that gave the path.
+///
+/// # Errors
+/// A [`UsageError`] naming the path, the option and the reason.
+pub fn check_writable(path: &Path, option: &str) -> anyhow::Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let probe = folder.join(format!(".cifaas-write-check.{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(error) => Err(UsageError::new(format!(
+            "cannot write {} ({option}): {error} in folder {}; pass a path in an existing, \
+             writable folder",
+            path.display(),
+            folder.display()
+        ))
+        .into()),
+    }
+}
+
+/// Formats a count with its noun, adding an "s" unless the count is 1.
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn address(text: &str) -> SocketAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn describe_error_skips_repeated_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(io).context("cannot read x: no such file");
+        assert_eq!(describe_error(&error), "cannot read x: no such file");
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(io).context("cannot read x");
+        assert_eq!(describe_error(&error), "cannot read x: no such file");
+    }
+
+    #[test]
+    fn check_writable_names_option_and_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable(&dir.path().join("m.ckpt"), "--out").is_ok());
+        let entries = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(entries, 0, "the check left a file behind");
+        let missing = dir.path().join("absent").join("m.ckpt");
+        let error = check_writable(&missing, "--save").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("--save"), "{message}");
+        assert!(message.contains("absent"), "{message}");
+        assert_eq!(exit_code_for(&error), ExitCode::from(USAGE_EXIT_CODE));
+    }
+
+    #[test]
+    fn plural_adds_s_unless_one() {
+        assert_eq!(plural(1, "thread"), "1 thread");
+        assert_eq!(plural(2, "thread"), "2 threads");
+        assert_eq!(plural(0, "epoch"), "0 epochs");
     }
 
     #[test]

@@ -193,3 +193,52 @@ fn train_missing_dataset() {
     assert_usage_error(TRAIN, &args, &["failed to open the dataset", "absent"]);
     assert!(!out.exists());
 }
+
+#[test]
+fn negative_threads_named() {
+    let files = Files::new(10, 1);
+    let mut args = files.args("server");
+    args.extend(["--threads".to_owned(), "-1".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_usage_error(
+        SERVE,
+        &args,
+        &["--threads", "positive integer thread count"],
+    );
+}
+
+#[test]
+fn unwritable_outputs_rejected_before_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = support::synthetic_dataset(10, 2);
+    let missing = dir.path().join("absent").join("m.ckpt");
+    let data = dataset.path().to_str().unwrap();
+    let out = missing.to_str().unwrap();
+
+    let train = ["--data", data, "--out", out];
+    assert_usage_error(TRAIN, &train, &["--out", "absent", "writable folder"]);
+
+    let serve = [
+        "--mode",
+        "server",
+        "--bind",
+        "127.0.0.1:0",
+        "--data",
+        data,
+        "--save",
+        out,
+    ];
+    assert_usage_error(SERVE, &serve, &["--save", "absent", "writable folder"]);
+
+    let serve = [
+        "--mode",
+        "function",
+        "--bind",
+        "127.0.0.1:0",
+        "--data",
+        data,
+        "--lock-file",
+        out,
+    ];
+    assert_usage_error(SERVE, &serve, &["--lock-file", "absent"]);
+}

@@ -89,7 +89,13 @@ fn request_in_flight_finishes_at_sigterm() {
     let lock = files.lock.clone();
     let mut args = files.args_with_data("function");
     args.extend(["--threads".to_owned(), "2".to_owned()]);
-    let mut serve = Serve::start_with_env(&args, &[("RUST_LOG", "info,cifaas_serve=debug")]);
+    // The drain waits up to write_timeout; a loaded CI machine can take far
+    // longer than the 10 s default to evaluate 3000 images.
+    let env = [
+        ("RUST_LOG", "info,cifaas_serve=debug"),
+        ("write_timeout", "300s"),
+    ];
+    let mut serve = Serve::start_with_env(&args, &env);
     serve.wait_until_ready();
     assert!(lock.exists());
 
@@ -104,7 +110,7 @@ fn request_in_flight_finishes_at_sigterm() {
     assert_eq!(response.status, 200, "{}", serve.log());
     assert_eq!(response.json()["total"], 3000);
 
-    let status = serve.wait_exit(Duration::from_secs(20));
+    let status = serve.wait_exit(Duration::from_secs(300));
     assert_eq!(status.code(), Some(0), "{}", serve.log());
     assert!(!lock.exists());
     assert!(
@@ -174,5 +180,80 @@ fn default_threads_follow_cpu_affinity() {
     serve.wait_until_ready();
     let body = get(serve.addr(), "/").json();
     assert_eq!(body["threads"], 1, "{}", serve.log());
-    assert!(serve.log().contains("1 threads"), "{}", serve.log());
+    assert!(
+        serve.log().contains("(mode server, 1 thread)"),
+        "{}",
+        serve.log()
+    );
+}
+
+#[test]
+fn stale_lock_removed_at_start() {
+    let files = Files::new(20, 2);
+    std::fs::write(&files.lock, b"").unwrap();
+    let mut serve = Serve::start(&files.args("function"));
+    assert!(
+        serve.wait_for_log("stale lock file", Duration::from_secs(10)),
+        "{}",
+        serve.log()
+    );
+    serve.wait_until_ready();
+    assert!(files.lock.exists(), "lock file missing once ready");
+    serve.terminate();
+    assert_eq!(serve.wait_exit(Duration::from_secs(20)).code(), Some(0));
+    assert!(!files.lock.exists(), "lock file left after SIGTERM");
+}
+
+#[test]
+fn failed_start_keeps_foreign_lock() {
+    let files = Files::new(20, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.ckpt");
+    std::fs::write(&corrupt, b"not a checkpoint").unwrap();
+    // A running instance already owns the port, so this second one fails
+    // to bind and must leave that instance's lock file alone.
+    let mut first = Serve::start(&files.args("function"));
+    first.wait_until_ready();
+    assert!(files.lock.exists());
+    let addr = first.addr().to_string();
+    let args = [
+        "--mode",
+        "function",
+        "--bind",
+        &addr,
+        "--model",
+        corrupt.to_str().unwrap(),
+        "--lock-file",
+        files.lock.to_str().unwrap(),
+    ];
+    let (status, _, stderr) = support::run_binary(env!("CARGO_BIN_EXE_serve"), &args);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        files.lock.exists(),
+        "second instance removed the lock: {stderr}"
+    );
+    first.terminate();
+    assert_eq!(first.wait_exit(Duration::from_secs(20)).code(), Some(0));
+}
+
+#[test]
+fn failed_load_leaves_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.ckpt");
+    std::fs::write(&corrupt, b"not a checkpoint").unwrap();
+    let lock = dir.path().join("lock");
+    let args = [
+        "--mode",
+        "function",
+        "--bind",
+        "127.0.0.1:0",
+        "--model",
+        corrupt.to_str().unwrap(),
+        "--lock-file",
+        lock.to_str().unwrap(),
+    ];
+    let (status, _, stderr) = support::run_binary(env!("CARGO_BIN_EXE_serve"), &args);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wrong magic number"), "{stderr}");
+    assert!(!lock.exists());
 }

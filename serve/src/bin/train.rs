@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cifaas_serve::cli::{parse_epochs, parse_threads};
+use cifaas_serve::plural;
 use cifaas_serve::startup::{describe_epoch, format_duration, open_dataset};
 use cifaas_serve::{exit_code_for, threads, UsageError};
 use clap::Parser;
@@ -30,11 +31,11 @@ struct Args {
     unpack_dir: Option<PathBuf>,
 
     /// Passes over the training split.
-    #[arg(long, short = 'e', value_name = "N", default_value_t = 1, value_parser = parse_epochs)]
+    #[arg(long, short = 'e', value_name = "N", default_value_t = 1, value_parser = parse_epochs, allow_negative_numbers = true)]
     epochs: usize,
 
     /// Threads of the compute pool [default: the CPUs this process may use].
-    #[arg(long, short = 't', value_name = "N", value_parser = parse_threads)]
+    #[arg(long, short = 't', value_name = "N", value_parser = parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
 
     /// File to write the checkpoint to.
@@ -84,19 +85,23 @@ fn parse_unit_interval(value: &str) -> Result<f32, String> {
 }
 
 fn main() -> ExitCode {
+    if let Err(code) = cifaas_serve::cpu::check_cpu("train") {
+        return code;
+    }
     let args = Args::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cifaas_serve::describe_error(&error));
             exit_code_for(&error)
         }
     }
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    cifaas_serve::check_writable(&args.out, "--out")?;
     let threads = threads::resolve_threads(args.threads);
     let pool = threads::build_pool(threads)?;
     let config = TrainConfig {
@@ -114,9 +119,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
 fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()> {
     let dataset = open_dataset(&args.data, args.unpack_dir.as_deref())?;
     println!(
-        "training on {} images for {} epochs with {threads} threads",
+        "training on {} images for {} with {}",
         dataset.train.len(),
-        config.epochs
+        plural(config.epochs, "epoch"),
+        plural(threads, "thread")
     );
 
     let started = Instant::now();
