@@ -17,6 +17,18 @@ const WARMUP_STEPS: usize = 3;
 const RECORDS: usize = 10_000;
 const LATENCY_CALLS: usize = 200;
 
+/// Returns the CPU seconds this process has used on all its threads, from
+/// the user and system times in `/proc/self/stat` (Linux, in units of
+/// 1/100 s), or `None` where that file cannot be read.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the parenthesised command name start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -53,19 +65,23 @@ fn main() {
     let mut batches = order.chunks_exact(BATCH).cycle();
 
     let (mut train_rates, mut eval_seconds, mut latencies) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cpu_rates = Vec::new();
     pool.install(|| {
         for _ in 0..WARMUP_STEPS {
             let batch = batches.next().expect("cycle never ends");
             trainer.step(&mut network, &dataset.train, batch).unwrap();
         }
         for _ in 0..rounds {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), cpu_seconds());
             for _ in 0..STEPS_PER_ROUND {
                 let batch = batches.next().expect("cycle never ends");
                 trainer.step(&mut network, &dataset.train, batch).unwrap();
             }
             let seconds = start.elapsed().as_secs_f64();
             train_rates.push((STEPS_PER_ROUND * BATCH) as f64 / seconds);
+            if let (Some(before), Some(after)) = (cpu_start, cpu_seconds()) {
+                cpu_rates.push((STEPS_PER_ROUND * BATCH) as f64 / (after - before).max(0.01));
+            }
 
             let evaluation = evaluate(&network, &dataset.test, 100).unwrap();
             eval_seconds.push(evaluation.seconds);
@@ -79,8 +95,13 @@ fn main() {
         }
     });
 
+    let per_cpu = if cpu_rates.is_empty() {
+        String::new()
+    } else {
+        format!(" ({:.0} per CPU second)", median(cpu_rates))
+    };
     println!(
-        "{threads} threads, median of {rounds} rounds: training {:.0} images/s \
+        "{threads} threads, median of {rounds} rounds: training {:.0} images/s{per_cpu} \
          ({STEPS_PER_ROUND} steps at batch {BATCH}), evaluation of {RECORDS} images {:.2} s \
          at batch 100, predict of 1 image {:.3} ms",
         median(train_rates),
