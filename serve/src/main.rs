@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use cifaas_serve::cli::Cli;
 
+mod healthcheck;
+
 fn main() -> ExitCode {
     if let Err(code) = cifaas_serve::cpu::check_cpu("serve") {
+        return code;
+    }
+    if let Some(code) = healthcheck::dispatch() {
         return code;
     }
     let cli = Cli::parse_checked();
