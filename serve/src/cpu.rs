@@ -43,21 +43,21 @@ pub fn build_features() -> Vec<&'static str> {
     }
 }
 
-/// Returns whether the running CPU has `feature`, one of the x86-64-v3
-/// names in [`build_features`]; false for any other name.
-#[cfg(target_arch = "x86_64")]
-pub fn cpu_has(feature: &str) -> bool {
-    match feature {
-        "avx" => is_x86_feature_detected!("avx"),
-        "avx2" => is_x86_feature_detected!("avx2"),
-        "bmi1" => is_x86_feature_detected!("bmi1"),
-        "bmi2" => is_x86_feature_detected!("bmi2"),
-        "f16c" => is_x86_feature_detected!("f16c"),
-        "fma" => is_x86_feature_detected!("fma"),
-        "lzcnt" => is_x86_feature_detected!("lzcnt"),
-        "movbe" => is_x86_feature_detected!("movbe"),
-        _ => false,
-    }
+/// Returns the feature flags of the first processor in `cpuinfo`, the text
+/// of Linux's `/proc/cpuinfo`, or an empty list when it has no `flags` line.
+pub fn cpuinfo_flags(cpuinfo: &str) -> Vec<&str> {
+    let flags = cpuinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "flags").then_some(value)
+    });
+    flags.map_or_else(Vec::new, |value| value.split_whitespace().collect())
+}
+
+/// Returns whether `flags` (from [`cpuinfo_flags`]) include `feature`, one
+/// of the names in [`build_features`]. Linux lists LZCNT as `abm`.
+pub fn flags_include(flags: &[&str], feature: &str) -> bool {
+    let flag = if feature == "lzcnt" { "abm" } else { feature };
+    flags.contains(&flag)
 }
 
 /// Returns the features of `required` that `detected` reports missing.
@@ -99,21 +99,29 @@ pub fn unsupported_cpu_message(
 /// one, prints the message to stderr and returns the exit code for `main`
 /// to return.
 ///
+/// The CPU's features come from `/proc/cpuinfo`, which lists only those the
+/// kernel has enabled. `is_x86_feature_detected!` cannot serve here, because
+/// it returns true for every feature the build enables at compile time.
+///
+/// NOTE: where `/proc/cpuinfo` cannot be read (outside Linux), no check runs.
+///
 /// # Errors
 /// [`UNSUPPORTED_CPU_EXIT_CODE`] as an [`ExitCode`] when a feature is
 /// missing.
 pub fn check_cpu(binary: &str) -> Result<(), ExitCode> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let required = build_features();
-        let missing = missing_features(&required, cpu_has);
-        if let Some(message) = unsupported_cpu_message(binary, &required, &missing) {
-            eprintln!("{message}");
-            return Err(ExitCode::from(UNSUPPORTED_CPU_EXIT_CODE));
-        }
+    let required = build_features();
+    if required.is_empty() {
+        return Ok(());
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = binary;
+    let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return Ok(());
+    };
+    let flags = cpuinfo_flags(&cpuinfo);
+    let missing = missing_features(&required, |feature| flags_include(&flags, feature));
+    if let Some(message) = unsupported_cpu_message(binary, &required, &missing) {
+        eprintln!("{message}");
+        return Err(ExitCode::from(UNSUPPORTED_CPU_EXIT_CODE));
+    }
     Ok(())
 }
 
@@ -164,10 +172,39 @@ mod tests {
         );
     }
 
-    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn cpuinfo_flags_of_avx_only_cpu() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU E5-2670\n\
+                       flags\t\t: fpu sse2 popcnt aes xsave avx lahf_lm\n\nprocessor\t: 1\n";
+        let flags = cpuinfo_flags(cpuinfo);
+        assert_eq!(flags.first(), Some(&"fpu"));
+        assert_eq!(flags.last(), Some(&"lahf_lm"));
+
+        let missing = missing_features(&V3, |feature| flags_include(&flags, feature));
+        assert_eq!(
+            missing,
+            ["avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe"]
+        );
+    }
+
+    #[test]
+    fn cpuinfo_abm_flag_is_lzcnt() {
+        assert!(flags_include(&["abm"], "lzcnt"));
+        assert!(flags_include(&["avx2"], "avx2"));
+    }
+
+    #[test]
+    fn cpuinfo_without_flags_line() {
+        assert!(cpuinfo_flags("processor\t: 0\n").is_empty());
+        assert!(cpuinfo_flags("").is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
     fn this_cpu_passes_check() {
-        let missing = missing_features(&build_features(), cpu_has);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").expect("Linux has /proc/cpuinfo");
+        let flags = cpuinfo_flags(&cpuinfo);
+        let missing = missing_features(&build_features(), |f| flags_include(&flags, f));
         assert!(missing.is_empty(), "the test machine lacks {missing:?}");
     }
 }
