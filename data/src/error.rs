@@ -158,4 +158,31 @@ pub enum DataError {
         /// The archive.
         archive: PathBuf,
     },
+    /// A download that failed before its body was complete.
+    #[cfg(feature = "download")]
+    #[error(
+        "failed to download {url}: {reason}; check the URL (--data-url) and the network, \
+         then run again, or download the archive yourself and pass it with --data"
+    )]
+    DownloadFailed {
+        /// The URL.
+        url: String,
+        /// What failed, for example `the server returned HTTP 404`.
+        reason: String,
+    },
+    /// A downloaded archive whose MD5 is not the expected one.
+    #[cfg(feature = "download")]
+    #[error(
+        "the download of {url} has MD5 {found}, expected {expected}, so it was deleted: \
+         the transfer was corrupted or the file on the server changed; run again, or pass \
+         --data-md5 with the MD5 the server publishes"
+    )]
+    ChecksumMismatch {
+        /// The URL.
+        url: String,
+        /// The expected MD5, 32 lowercase hexadecimal digits.
+        expected: String,
+        /// The MD5 of the bytes received.
+        found: String,
+    },
 }

@@ -8,13 +8,16 @@
 //!
 //! [`Cifar10::open`] also takes the `.tar.gz` archive of the binary version
 //! and unpacks it once; [`write_synthetic`] writes a small learnable dataset
-//! in the same format for tests.
+//! in the same format for tests. With the `download` feature, [`download`]
+//! fetches and verifies the official archive.
 #![deny(unsafe_code)]
 
 mod archive;
 mod batch;
 mod cifar;
 mod dataset;
+#[cfg(feature = "download")]
+pub mod download;
 mod error;
 mod rng;
 mod synthetic;

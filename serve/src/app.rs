@@ -12,6 +12,7 @@ use model::Network;
 use rayon::ThreadPool;
 
 use crate::cli::Mode;
+use crate::fetch::DataPlan;
 use crate::function::LockFile;
 
 /// Resolved settings of one `serve` run.
@@ -25,8 +26,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Checkpoint to load, or `None` to train.
     pub model: Option<PathBuf>,
-    /// Dataset folder or archive.
-    pub data: Option<PathBuf>,
+    /// Dataset folder or archive, and whether to download it first.
+    pub data: Option<DataPlan>,
     /// Folder to unpack a dataset archive into, instead of next to it.
     pub unpack_dir: Option<PathBuf>,
     /// Training epochs when no checkpoint is given.

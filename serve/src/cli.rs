@@ -4,8 +4,9 @@ use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
+
+use crate::fetch::DownloadSource;
 
 /// Deployment mode of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,9 +52,13 @@ pub struct Cli {
     #[arg(long, short = 'm', value_name = "FILE")]
     pub model: Option<PathBuf>,
 
-    /// CIFAR-10 folder or .tar.gz: the training set without --model, and the test set for `GET /`.
+    /// CIFAR-10 folder or .tar.gz: the training set without --model, and the test set for `GET /` [default: the default data folder, $CIFAAS_DATA_DIR, $XDG_DATA_HOME/cifaas or ~/.local/share/cifaas].
     #[arg(long, short = 'd', value_name = "PATH")]
     pub data: Option<PathBuf>,
+
+    /// Dataset download options.
+    #[command(flatten)]
+    pub download: DownloadArgs,
 
     /// Folder to unpack a .tar.gz --data archive into [default: next to the archive, or the per-user cache folder when that is read-only].
     #[arg(long, value_name = "DIR")]
@@ -82,7 +87,7 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses `args` (program name first) and checks the options that depend on each other.
+    /// Parses `args` (program name first).
     ///
     /// # Errors
     /// A clap error whose `exit()` prints the message and exits with code 2.
@@ -91,9 +96,7 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let cli = Self::try_parse_from(args)?;
-        cli.check()?;
-        Ok(cli)
+        Self::try_parse_from(args)
     }
 
     /// Parses the process arguments, exiting with code 2 on an error.
@@ -105,14 +108,32 @@ impl Cli {
     pub fn epochs(&self) -> usize {
         self.epochs.unwrap_or(1)
     }
+}
 
-    fn check(&self) -> Result<(), clap::Error> {
-        if self.model.is_none() && self.data.is_none() {
-            let message = "no model to serve: pass --model FILE to load a checkpoint, \
-                           or --data PATH to train one from a CIFAR-10 dataset";
-            return Err(Self::command().error(ErrorKind::MissingRequiredArgument, message));
+/// The dataset download options that `serve` and `train` share.
+#[derive(Debug, Clone, Args)]
+pub struct DownloadArgs {
+    /// Download CIFAR-10 into the default data folder when it is not there yet.
+    #[arg(long, conflicts_with = "data")]
+    pub download: bool,
+
+    /// URL of cifar-10-binary.tar.gz to download from.
+    #[arg(long, value_name = "URL", default_value = data::download::DEFAULT_URL)]
+    pub data_url: String,
+
+    /// Expected MD5 of the downloaded archive, 32 hexadecimal digits [default: the MD5 published for the official archive].
+    #[arg(long, value_name = "HEX", value_parser = data::download::parse_md5)]
+    pub data_md5: Option<[u8; 16]>,
+}
+
+impl DownloadArgs {
+    /// Returns the URL and the MD5 to download.
+    pub fn source(&self) -> DownloadSource {
+        let official = DownloadSource::default();
+        DownloadSource {
+            url: self.data_url.clone(),
+            md5: self.data_md5.unwrap_or(official.md5),
         }
-        Ok(())
     }
 }
 

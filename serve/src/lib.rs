@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod cpu;
 pub mod duration;
+pub mod fetch;
 pub mod function;
 pub mod http;
 pub mod routes;
@@ -81,8 +82,8 @@ pub enum Event {
 ///
 /// # Errors
 /// A [`UsageError`] for an invalid `port`, a model file that cannot be
-/// read, or a `--save` or `--lock-file` path in a folder that cannot be
-/// written.
+/// read, a `--save` or `--lock-file` path in a folder that cannot be
+/// written, or no dataset to train on (see [`fetch::plan_data`]).
 pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
     let bind = resolve_bind(cli.bind, cli.mode, std::env::var("port").ok())?;
     if let Some(path) = &cli.model {
@@ -99,6 +100,17 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
     if cli.mode == Mode::Function {
         check_writable(&cli.lock_file, "--lock-file")?;
     }
+    let need = if cli.model.is_some() {
+        fetch::Need::ServeTestSet
+    } else {
+        fetch::Need::ServeTrain
+    };
+    let data = fetch::plan_data(
+        cli.data.as_deref(),
+        cli.download.download,
+        &cli.download.source(),
+        need,
+    )?;
 
     Ok(Settings {
         mode: cli.mode,
@@ -106,7 +118,7 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         bind,
         epochs: cli.epochs(),
         model: cli.model,
-        data: cli.data,
+        data,
         unpack_dir: cli.unpack_dir,
         seed: cli.seed,
         save: cli.save,

@@ -9,6 +9,7 @@ use data::Cifar10;
 use model::{EpochReport, Network, TrainConfig};
 
 use crate::app::{App, LoadedModel, Settings};
+use crate::fetch;
 use crate::UsageError;
 
 /// Prepares the model on the calling thread inside the app's compute pool.
@@ -22,14 +23,17 @@ pub fn prepare(app: &App) -> anyhow::Result<LoadedModel> {
 
 fn prepare_in_pool(settings: &Settings) -> anyhow::Result<LoadedModel> {
     let dataset = match &settings.data {
-        Some(path) => Some(open_dataset(path, settings.unpack_dir.as_deref())?),
+        Some(plan) => Some(open_dataset(
+            &fetch::fetch(plan)?,
+            settings.unpack_dir.as_deref(),
+        )?),
         None => None,
     };
 
     let network = match &settings.model {
         Some(path) => load(path)?,
         None => {
-            // `Cli::check` rejects a run with neither --model nor --data.
+            // `fetch::plan_data` rejects a run with neither a model nor a dataset.
             let dataset = dataset.as_ref().context("no dataset to train on")?;
             train_from_scratch(settings, dataset)?
         }

@@ -20,15 +20,6 @@ fn assert_usage_error(binary: &str, args: &[&str], expected: &[&str]) {
 }
 
 #[test]
-fn serve_without_model_or_data() {
-    assert_usage_error(
-        SERVE,
-        &["--mode", "server", "--bind", "127.0.0.1:0"],
-        &["no model to serve", "--model FILE", "--data PATH"],
-    );
-}
-
-#[test]
 fn serve_without_mode() {
     assert_usage_error(SERVE, &["--model", "x"], &["--mode <MODE>"]);
 }

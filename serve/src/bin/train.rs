@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use cifaas_serve::cli::{parse_epochs, parse_threads};
+use cifaas_serve::cli::{parse_epochs, parse_threads, DownloadArgs};
+use cifaas_serve::fetch::{self, Need};
 use cifaas_serve::plural;
 use cifaas_serve::startup::{describe_epoch, format_duration, open_dataset};
 use cifaas_serve::{exit_code_for, threads, UsageError};
@@ -22,9 +23,13 @@ use model::TrainConfig;
     args_override_self = true
 )]
 struct Args {
-    /// CIFAR-10 binary folder or .tar.gz archive.
+    /// CIFAR-10 binary folder or .tar.gz archive [default: the default data folder, $CIFAAS_DATA_DIR, $XDG_DATA_HOME/cifaas or ~/.local/share/cifaas].
     #[arg(long, short = 'd', value_name = "PATH")]
-    data: PathBuf,
+    data: Option<PathBuf>,
+
+    /// Dataset download options.
+    #[command(flatten)]
+    download: DownloadArgs,
 
     /// Folder to unpack a .tar.gz --data archive into [default: next to the archive, or the per-user cache folder when that is read-only].
     #[arg(long, value_name = "DIR")]
@@ -117,7 +122,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()> {
-    let dataset = open_dataset(&args.data, args.unpack_dir.as_deref())?;
+    let plan = fetch::plan_data(
+        args.data.as_deref(),
+        args.download.download,
+        &args.download.source(),
+        Need::Train,
+    )?
+    .context("no dataset to train on")?;
+    let dataset = open_dataset(&fetch::fetch(&plan)?, args.unpack_dir.as_deref())?;
     println!(
         "training on {} images for {} with {}",
         dataset.train.len(),

@@ -123,11 +123,64 @@ fn model_and_data_spellings() {
 }
 
 #[test]
-fn model_or_data_required() {
-    let text = error_text(&["--mode", "function"]);
-    assert!(text.contains("no model to serve"), "{text}");
-    assert!(text.contains("--model FILE"), "{text}");
-    assert!(text.contains("--data PATH"), "{text}");
+fn model_and_data_optional() {
+    // Without both, start-up looks in the default data folder instead.
+    let cli = parse_ok(&["--mode", "function"]);
+    assert_eq!(cli.model, None);
+    assert_eq!(cli.data, None);
+}
+
+#[test]
+fn download_spellings() {
+    let default = parse_ok(&BASE).download;
+    assert!(!default.download);
+    assert_eq!(default.source(), crate::fetch::DownloadSource::default());
+    assert!(parse_ok(&with_base(&["--download"])).download.download);
+    let repeated = parse_ok(&with_base(&["--download", "--download"]));
+    assert!(repeated.download.download);
+}
+
+#[test]
+fn download_conflicts_with_data() {
+    let text = error_text(&with_base(&["--download", "--data", "d"]));
+    assert!(text.contains("cannot be used with"), "{text}");
+    assert!(text.contains("--data"), "{text}");
+}
+
+#[test]
+fn data_url_spellings() {
+    let url = "http://127.0.0.1:9/a.tar.gz";
+    let spaced = parse_ok(&with_base(&["--data-url", url])).download;
+    assert_eq!(spaced.source().url, url);
+    let equals = parse_ok(&with_base(&["--data-url=http://127.0.0.1:9/b"])).download;
+    assert_eq!(equals.source().url, "http://127.0.0.1:9/b");
+    let last = parse_ok(&with_base(&["--data-url", "x", "--data-url", url])).download;
+    assert_eq!(last.source().url, url);
+}
+
+#[test]
+fn data_md5_spellings() {
+    let hex = "00112233445566778899aabbccddeeff";
+    let expected = [
+        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
+        0xff,
+    ];
+    let spaced = parse_ok(&with_base(&["--data-md5", hex])).download;
+    assert_eq!(spaced.source().md5, expected);
+    let equals = parse_ok(&with_base(&[&format!("--data-md5={}", hex.to_uppercase())])).download;
+    assert_eq!(equals.source().md5, expected);
+    let last = parse_ok(&with_base(&[
+        "--data-md5",
+        &"0".repeat(32),
+        "--data-md5",
+        hex,
+    ]));
+    assert_eq!(last.download.source().md5, expected);
+    let bad = error_text(&with_base(&["--data-md5", "c32a"]));
+    assert!(
+        bad.contains("invalid MD5 'c32a': expected 32 hexadecimal digits"),
+        "{bad}"
+    );
 }
 
 #[test]
