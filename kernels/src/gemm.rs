@@ -1,4 +1,7 @@
-//! The one safe door to `matrixmultiply::sgemm`.
+//! The one safe door to `matrixmultiply::sgemm` and to the packed AVX-512
+//! kernel in `packed_gemm`, which [`gemm`] prefers where the CPU has
+//! AVX-512F because it keeps its packing buffers between calls instead of
+//! allocating them on every call.
 //!
 //! [`gemm`] computes `C = alpha * A * B + beta * C` for `A` `[m, k]`, `B`
 //! `[k, n]` and `C` `[m, n]`. Each operand is a slice plus a row stride and a
@@ -98,6 +101,23 @@ pub(crate) fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMu
         return;
     }
 
+    #[cfg(target_arch = "x86_64")]
+    if alpha == 1.0 && crate::packed_gemm::available() {
+        use crate::packed_gemm::Strided;
+        let a = Strided {
+            data: a.data,
+            row_stride: a.row_stride,
+            col_stride: a.col_stride,
+        };
+        let b = Strided {
+            data: b.data,
+            row_stride: b.row_stride,
+            col_stride: b.col_stride,
+        };
+        crate::packed_gemm::gemm(m, k, n, a, b, beta, c.data);
+        return;
+    }
+
     let stride = |s: usize| isize::try_from(s).expect("gemm: stride exceeds isize::MAX");
     // SAFETY: the asserts above show that every element sgemm reads from `a`
     // and `b` or writes to `c` lies inside its slice. `c` is row-major with
@@ -161,6 +181,55 @@ mod tests {
         let mut c = [0.0; 4];
         let view = MatRef::row_major(&a, 2, 3);
         gemm(1.0, view, view.t(), 0.0, MatMut::row_major(&mut c, 2, 2));
+    }
+
+    /// Returns `a * b` for row-major `a` `[m, k]` and `b` `[k, n]`, in f64.
+    fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for p in 0..k {
+                for j in 0..n {
+                    c[i * n + j] += f64::from(a[i * k + p]) * f64::from(b[p * n + j]);
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn gemm_edges_match_naive() {
+        // Sizes around the 8 x 32 tile and the 256-step block, with plain
+        // and transposed operands and both betas.
+        let mut cases = vec![
+            (1, 1, 1),
+            (9, 257, 33),
+            (8, 256, 32),
+            (17, 300, 65),
+            (33, 7, 31),
+        ];
+        cases.extend([1, 7, 8, 9, 31, 33].map(|s| (s, s, s)));
+        for (case, &(m, k, n)) in cases.iter().enumerate() {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 + case) % 13) as f32 - 6.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 + case) % 11) as f32 - 5.0)
+                .collect();
+            let expected = naive(m, k, n, &a, &b);
+            let b_t: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+
+            let mut c = vec![f32::NAN; m * n];
+            let (a_view, b_view) = (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+            gemm(1.0, a_view, b_view, 0.0, MatMut::row_major(&mut c, m, n));
+            let c64: Vec<f64> = c.iter().map(|&x| f64::from(x)).collect();
+            assert_eq!(c64, expected, "beta 0, {m}x{k}x{n}");
+
+            let b_view = MatRef::row_major(&b_t, n, k).t();
+            gemm(1.0, a_view, b_view, 1.0, MatMut::row_major(&mut c, m, n));
+            let doubled: Vec<f64> = expected.iter().map(|x| 2.0 * x).collect();
+            let c64: Vec<f64> = c.iter().map(|&x| f64::from(x)).collect();
+            assert_eq!(c64, doubled, "beta 1, transposed b, {m}x{k}x{n}");
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ mod gemm;
 mod im2col;
 mod linear;
 mod maxpool;
+#[cfg(target_arch = "x86_64")]
+mod packed_gemm;
 mod reduce;
 pub mod reference;
 mod relu;
