@@ -1,0 +1,128 @@
+//! `save_checkpoint` under SIGKILL: a child process saves two networks in
+//! turn, and after each kill the checkpoint under the real name loads and
+//! equals one of them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+/// Kills of the child process.
+const KILLS: usize = 30;
+/// Latest kill, in microseconds after the child starts.
+const MAX_DELAY_MICROS: u64 = 20_000;
+/// Seed of the kill delays, printed on failure.
+const SEED: u64 = 0x5eed_c0de;
+
+/// Builds the network `examples/save_loop.rs` writes for index 0 or 1.
+fn network(index: u64) -> model::Network {
+    let stats = data::ChannelStats {
+        mean: [0.5, 0.4, 0.3],
+        std: [0.2, 0.25, 0.3],
+    };
+    model::Network::new(index + 1, 0.25, stats).unwrap()
+}
+
+/// SplitMix64: a seeded source of kill delays.
+fn next_random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Builds the `save_loop` example (a no-op when it is up to date) and
+/// returns its path.
+fn save_loop_binary() -> PathBuf {
+    // The test runs from target/PROFILE/deps/, and `cargo build` puts
+    // examples in target/PROFILE/examples/.
+    let test_exe = std::env::current_exe().unwrap();
+    let profile_dir = test_exe.parent().unwrap().parent().unwrap();
+    let mut args = vec!["build", "-p", "cifaas-model", "--example", "save_loop"];
+    if profile_dir.ends_with("release") {
+        args.push("--release");
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(&args)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo {args:?} failed");
+
+    let binary = profile_dir.join("examples").join("save_loop");
+    assert!(binary.is_file(), "{} not found", binary.display());
+    binary
+}
+
+/// Lists the file names in `dir` other than `name`.
+fn other_files(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|file| file != name)
+        .collect()
+}
+
+#[test]
+fn killed_save_leaves_whole_checkpoint() {
+    let binary = save_loop_binary();
+    let networks = [network(0), network(1)];
+    assert_ne!(networks[0], networks[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.ckpt");
+    let mut state = SEED;
+    let mut loaded = [0_usize; 2];
+    let mut mid_write = 0;
+
+    for kill in 0..KILLS {
+        let delay = Duration::from_micros(next_random(&mut state) % (MAX_DELAY_MICROS + 1));
+        let mut child = Command::new(&binary)
+            .arg(&path)
+            .arg((kill % 2).to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        thread::sleep(delay);
+        // Child::kill sends SIGKILL on Unix.
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        let context = format!("seed {SEED:#x}, kill {kill}, {delay:?} after start");
+        assert!(status.code().is_none(), "{context}: exited with {status}");
+
+        // Temporary files are `.model.ckpt.tmp.PID`, never the real name.
+        let temporary = format!(".model.ckpt.tmp.{}", child.id());
+        for file in other_files(dir.path(), "model.ckpt") {
+            assert!(
+                file.starts_with(".model.ckpt.tmp."),
+                "{context}: unexpected file {file}"
+            );
+            mid_write += usize::from(file == temporary);
+        }
+        if !path.exists() {
+            // Killed before the first rename.
+            continue;
+        }
+        let network = model::load_checkpoint(&path)
+            .unwrap_or_else(|error| panic!("{context}: the checkpoint does not load: {error}"));
+        let index = networks
+            .iter()
+            .position(|expected| *expected == network)
+            .unwrap_or_else(|| panic!("{context}: the checkpoint is neither network"));
+        loaded[index] += 1;
+    }
+
+    assert!(
+        loaded[0] + loaded[1] > 0,
+        "no kill came after a complete save: raise MAX_DELAY_MICROS"
+    );
+    eprintln!(
+        "{KILLS} kills: {mid_write} during a write, checkpoint was network 0 {} times \
+         and network 1 {} times",
+        loaded[0], loaded[1]
+    );
+    assert!(
+        mid_write > 0,
+        "no kill interrupted a write, so the test proved nothing"
+    );
+}
