@@ -80,6 +80,18 @@ def median_of(lines, side, measure, threads, field, batch=None):
     return statistics.median(values) if values else None
 
 
+def median_peak(lines, side, measure, threads):
+    """Returns the median over runs of each run's largest peak RSS, in KiB.
+
+    A process prints VmHWM after each measurement, so its last line holds
+    the peak of the whole process."""
+    peaks = {}
+    for line in lines:
+        if line["side"] == side and line["measure"] == measure and line["threads"] == threads:
+            peaks[line["run"]] = max(peaks.get(line["run"], 0), line["peak_rss_kib"])
+    return statistics.median(peaks.values())
+
+
 def summarise(lines, thread_counts, eval_batches, runs, steps):
     """Returns the Markdown table of medians and ratios."""
     rows = [
@@ -106,8 +118,8 @@ def summarise(lines, thread_counts, eval_batches, runs, steps):
                 "latency": median_of(lines, side, "latency_batch1", threads, "median_ms"),
                 "evaluations": evaluations,
                 "best_batch": best_batch,
-                "train_rss": median_of(lines, side, "train", threads, "peak_rss_kib") / 1024,
-                "infer_rss": median_of(lines, side, "evaluate", threads, "peak_rss_kib") / 1024,
+                "train_rss": median_peak(lines, side, "train", threads) / 1024,
+                "infer_rss": median_peak(lines, side, "evaluate", threads) / 1024,
             }
         ours, theirs = medians["cifaas"], medians["pytorch"]
         row(f"training, {steps} steps of batch 64", threads, ours["train"], theirs["train"], "images/s", 0)
@@ -144,11 +156,19 @@ def main():
     parser.add_argument("--warmup", type=int, default=10, help="untimed training steps first")
     parser.add_argument("--latency-runs", type=int, default=200, help="batch-1 predictions per run")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--summarise", type=Path, metavar="RESULTS",
+                        help="print the table of a results-*.jsonl file written before, and exit")
     args = parser.parse_args()
     if args.runs < 1:
         raise SystemExit("compare: --runs is 0; pass at least 1")
     thread_counts = [int(count) for count in args.threads.split(",")]
     eval_batches = [100, 1000]
+    if args.summarise:
+        lines = [json.loads(line) for line in args.summarise.read_text().splitlines()]
+        runs = len({line["run"] for line in lines})
+        steps = next(line["steps"] for line in lines if line["measure"] == "train")
+        print(summarise(lines, thread_counts, eval_batches, runs, steps))
+        return
 
     ensure_taskset()
     python = venv_python(args.venv)
