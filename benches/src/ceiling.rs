@@ -1,7 +1,7 @@
 //! The GEMM ceiling: each layer's matrix products done by plain
-//! `matrixmultiply::sgemm` calls, with no im2col, col2im or bias work, split
-//! over rayon tasks the same way (one task per image for a convolution, per
-//! block of rows for the linear layer).
+//! `matrixmultiply::sgemm` calls, with no im2col, col2im or bias work. The
+//! work is split over rayon tasks, one per image for a convolution and one
+//! per block of rows for the linear layer.
 
 use rayon::prelude::*;
 
@@ -64,7 +64,7 @@ pub fn sgemm(a: Strided<'_>, b: Strided<'_>, beta: f32, c: &mut [f32]) {
     assert_eq!(b.rows, k, "inner dimensions differ");
     assert!(c.len() >= m * n, "output needs {} values", m * n);
     let stride = |s: usize| isize::try_from(s).expect("stride fits in isize");
-    // SAFETY: `Strided::row_major` checked that each input slice holds its
+    // SAFETY: `Strided::row_major` checked that each input slice contains its
     // `rows x cols` matrix, a transpose reads the same elements, and `c` was
     // checked above to hold the row-major `m x n` output. The output does
     // not alias the inputs because it is borrowed mutably.
