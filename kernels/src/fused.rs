@@ -1,7 +1,7 @@
-//! Memory-bound passes fused over one buffer while it is in cache: bias,
-//! ReLU and dropout after a convolution's product; bias, max pooling and
-//! argmax; and in backward, the pooling scatter or the ReLU and dropout
-//! masks together with the bias gradient.
+//! Memory-bound passes fused over one buffer while it is in cache. Forward
+//! fuses bias, ReLU and dropout after a convolution's product, and bias, max
+//! pooling and argmax. Backward fuses the pooling scatter, or the ReLU and
+//! dropout masks, with the bias gradient.
 
 use crate::dropout::MaskStream;
 use crate::error::check_len;
@@ -116,11 +116,11 @@ fn pool_plane_2x2(plane: &[f32], w: usize, out_w: usize, b: f32, pooled: (&mut [
     }
 }
 
-/// Overwrites `grad_input` with the max-pooling backward of `grad_output`
-/// and `grad_bias` with the gradient of a bias added before the pooling:
-/// the sum of `grad_output` over images and positions, per channel, which
-/// equals the sum of `grad_input` because the scatter only moves values.
-/// Runs on the calling thread.
+/// Overwrites `grad_input` with the max-pooling backward of `grad_output`,
+/// and `grad_bias` with the gradient of a bias added before the pooling.
+/// That gradient is the per-channel sum of `grad_output` over images and
+/// positions, which equals the sum of `grad_input` because the scatter only
+/// moves values. Runs on the calling thread.
 ///
 /// Layout NCHW, row-major, f32. Shapes: `grad_output` and `argmax`
 /// `[batch, c, out_h, out_w]`; `grad_input` `[batch, c, h, w]` and

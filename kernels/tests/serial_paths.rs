@@ -72,7 +72,7 @@ fn chunk_mask(seed: u64, first_index: usize) -> ChunkMask {
     }
 }
 
-/// The reference mask of elements `first..first + len` of a pass.
+/// Returns the reference mask of elements `first..first + len` of a pass.
 fn reference_mask(mask: &ChunkMask, first: usize, len: usize) -> Vec<f64> {
     let phase = Phase::Train { seed: mask.seed };
     let ones = vec![1.0; first + len];

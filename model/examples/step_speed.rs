@@ -34,11 +34,11 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn parse_arg(index: usize, default: usize, what: &str) -> usize {
+fn parse_arg(index: usize, default: usize, name: &str) -> usize {
     match std::env::args().nth(index) {
         Some(arg) => arg
             .parse()
-            .unwrap_or_else(|_| panic!("the {what} must be a positive integer, got {arg:?}")),
+            .unwrap_or_else(|_| panic!("the {name} must be a positive integer, got {arg:?}")),
         None => default,
     }
 }

@@ -25,7 +25,8 @@ pub(crate) struct DropoutSeeds {
     pub(crate) second: u64,
 }
 
-/// Where a training chunk sits in its batch, and how its loss is scaled.
+/// The position of a training chunk in its batch, the batch size that
+/// scales its loss, and the dropout seeds of the step.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChunkPlace {
     /// Index in the batch of the chunk's first image.

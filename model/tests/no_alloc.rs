@@ -15,7 +15,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments, so
-// the `GlobalAlloc` contract holds exactly as it does for `System`. The
+// the `GlobalAlloc` contract is met exactly as it does for `System`. The
 // counters are atomics and allocate nothing.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
