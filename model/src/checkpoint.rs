@@ -46,9 +46,14 @@ pub fn save_checkpoint(network: &Network, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    let bytes = encode(network);
+    write_atomically(path, &encode(network))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it
+/// over `path` and syncs the folder.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temporary = temporary_path(path);
-    let result = write_synced(&temporary, &bytes).and_then(|()| {
+    let result = write_synced(&temporary, bytes).and_then(|()| {
         fs::rename(&temporary, path).map_err(|source| ModelError::Io {
             action: "cannot rename the temporary checkpoint to",
             path: path.to_path_buf(),
@@ -82,7 +87,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Network> {
     })
 }
 
-fn encode(network: &Network) -> Vec<u8> {
+pub(crate) fn encode(network: &Network) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + 4 * network.params.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -147,7 +152,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode(bytes: &[u8]) -> std::result::Result<Network, String> {
+pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Network, String> {
     let mut reader = Reader { bytes, offset: 0 };
     let magic = reader.take(MAGIC.len(), "magic number")?;
     if magic != MAGIC {
@@ -249,7 +254,7 @@ fn read_stats(reader: &mut Reader<'_>) -> std::result::Result<ChannelStats, Stri
 }
 
 /// The 64-bit FNV-1a hash.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for &byte in bytes {
         hash ^= u64::from(byte);

@@ -12,6 +12,7 @@ mod evaluate;
 mod layers;
 mod network;
 mod params;
+mod resume;
 mod rng;
 mod train;
 
@@ -20,7 +21,8 @@ pub use error::ModelError;
 pub use evaluate::{evaluate, ClassCount, Evaluation};
 pub use network::{Network, IMAGE_BYTES};
 pub use params::{parameter_count, TensorSpec, TENSORS};
-pub use train::{train, EpochReport, StepOutcome, TrainConfig, Trainer};
+pub use resume::{load_train_state, save_train_state, TrainState, STATE_MAGIC};
+pub use train::{train, train_resumable, EpochReport, StepOutcome, TrainConfig, Trainer};
 
 /// The result type of this crate.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::chunk::{Chunk, ChunkPlace, DropoutSeeds};
 use crate::evaluate::{evaluate, Evaluation};
+use crate::resume::TrainState;
 use crate::rng::mix;
 use crate::{ModelError, Network, Result};
 
@@ -108,20 +109,61 @@ pub fn train(
     dataset: &Cifar10,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Network> {
+    train_resumable(config, dataset, None, &mut |report, _| on_epoch(report))
+}
+
+/// Trains as [`train`] does, continuing from `resume` when given, and
+/// passes `on_epoch` the state after each epoch, which
+/// [`crate::save_train_state`] can store. A run resumed from the state of
+/// epoch `k` ends with the same parameters as an uninterrupted run, because
+/// the shuffle depends only on the seed and the epoch, and the dropout
+/// masks on the seed and the step count, both of which the state carries.
+///
+/// # Errors
+/// As [`train`], and [`ModelError::Config`] when `config` does not
+/// continue the saved run (see [`TrainState::check_continues`]).
+pub fn train_resumable(
+    config: &TrainConfig,
+    dataset: &Cifar10,
+    resume: Option<TrainState>,
+    on_epoch: &mut dyn FnMut(&EpochReport, &TrainState),
+) -> Result<Network> {
     if dataset.train.is_empty() {
         return Err(ModelError::Config(
             "the training split has no records".into(),
         ));
     }
-    let stats = ChannelStats::compute(&dataset.train);
-    let mut network = Network::new(config.seed, config.dropout, stats)?;
-    let mut trainer = Trainer::new(config, &network)?;
-    for epoch in 1..=config.epochs {
+    let (mut network, mut trainer, first_epoch) = match resume {
+        Some(state) => {
+            state.check_continues(config)?;
+            let mut trainer = Trainer::new(config, &state.network)?;
+            trainer.momentum = state.momentum;
+            trainer.steps_taken = state.steps_taken;
+            (state.network, trainer, state.epochs_done + 1)
+        }
+        None => {
+            let stats = ChannelStats::compute(&dataset.train);
+            let network = Network::new(config.seed, config.dropout, stats)?;
+            let trainer = Trainer::new(config, &network)?;
+            (network, trainer, 1)
+        }
+    };
+    for epoch in first_epoch..=config.epochs {
         let mut report = trainer.run_epoch(&mut network, dataset, epoch)?;
         if config.evaluate_each_epoch {
             report.test = Some(evaluate(&network, &dataset.test, EVALUATION_BATCH)?);
         }
-        on_epoch(&report);
+        let state = TrainState {
+            network: network.clone(),
+            momentum: trainer.momentum.clone(),
+            epochs_done: epoch,
+            steps_taken: trainer.steps_taken,
+            config: TrainConfig {
+                epochs: epoch,
+                ..config.clone()
+            },
+        };
+        on_epoch(&report, &state);
     }
     Ok(network)
 }

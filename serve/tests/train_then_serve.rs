@@ -128,3 +128,48 @@ fn train_unpacks_archive_into_named_folder() {
     assert!(!beside.exists(), "archive was also unpacked next to itself");
     assert!(out.exists());
 }
+
+#[test]
+fn train_resume_matches_straight_run() {
+    let dataset = support::synthetic_dataset(30, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset.path().to_str().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let common = ["--data", data, "--threads", "2", "--batch-size", "16"];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = common.to_vec();
+        args.extend_from_slice(extra);
+        let (status, stdout, stderr) = run_binary(env!("CARGO_BIN_EXE_train"), &args);
+        assert!(
+            status.success(),
+            "train {extra:?} failed:\n{stdout}\n{stderr}"
+        );
+        stdout
+    };
+
+    let (straight, first, resumed) = (path("straight.ckpt"), path("first.ckpt"), path("r.ckpt"));
+    run(&["--epochs", "2", "--out", &straight]);
+    let stdout = run(&["--epochs", "1", "--out", &first]);
+    let state = format!("{first}.state");
+    assert!(
+        stdout.contains(&format!("saved training state {state}")),
+        "{stdout}"
+    );
+    let stdout = run(&["--epochs", "2", "--resume", &state, "--out", &resumed]);
+    assert!(stdout.contains("resuming after epoch 1"), "{stdout}");
+    assert!(stdout.contains("epoch 2/2"), "{stdout}");
+    assert!(!stdout.contains("epoch 1/2"), "{stdout}");
+    let straight_bytes = std::fs::read(&straight).unwrap();
+    let resumed_bytes = std::fs::read(&resumed).unwrap();
+    assert!(
+        straight_bytes == resumed_bytes,
+        "resumed checkpoint differs"
+    );
+
+    let args = [
+        "--data", data, "--epochs", "2", "--seed", "3", "--resume", &state, "--out", &resumed,
+    ];
+    let (status, _, stderr) = run_binary(env!("CARGO_BIN_EXE_train"), &args);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pass --seed 0"), "{stderr}");
+}

@@ -43,6 +43,14 @@ struct Args {
     #[arg(long, short = 't', value_name = "N", value_parser = parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
 
+    /// Training state to continue from, as written after each epoch (see --state).
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+
+    /// File the training state is written to after each epoch, for --resume [default: the --out path with `.state` appended].
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
     /// File to write the checkpoint to.
     #[arg(long, short = 'o', value_name = "FILE")]
     out: PathBuf,
@@ -107,6 +115,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     cifaas_serve::check_writable(&args.out, "--out")?;
+    cifaas_serve::check_writable(&state_path(args), "--state")?;
     let threads = threads::resolve_threads(args.threads);
     let pool = threads::build_pool(threads)?;
     let config = TrainConfig {
@@ -137,9 +146,31 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
         plural(threads, "thread")
     );
 
+    let resume = match &args.resume {
+        Some(path) => {
+            let state = model::load_train_state(path).map_err(|error| {
+                UsageError::new(format!(
+                    "failed to load the training state {} (--resume): {error}",
+                    path.display()
+                ))
+            })?;
+            println!(
+                "resuming after epoch {} from {}",
+                state.epochs_done,
+                path.display()
+            );
+            Some(state)
+        }
+        None => None,
+    };
+    let state_file = state_path(args);
+    let mut save_error = None;
     let started = Instant::now();
-    let network = model::train(config, &dataset, &mut |report| {
+    let network = model::train_resumable(config, &dataset, resume, &mut |report, state| {
         println!("{}", describe_epoch(report, config.epochs));
+        if let Err(error) = model::save_train_state(state, &state_file) {
+            save_error.get_or_insert(error);
+        }
     })
     .map_err(|error| match error {
         model::ModelError::Config(message) => anyhow::Error::new(UsageError::new(format!(
@@ -147,6 +178,13 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
         ))),
         other => anyhow::Error::new(other).context("training failed"),
     })?;
+    if let Some(error) = save_error {
+        return Err(UsageError::new(format!(
+            "failed to write the training state {} (--state): {error}",
+            state_file.display()
+        ))
+        .into());
+    }
     println!("trained in {}", format_duration(started.elapsed()));
 
     let evaluation = model::evaluate(&network, &dataset.test, 256).context("evaluation failed")?;
@@ -164,5 +202,15 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
         ))
     })?;
     println!("saved checkpoint {}", args.out.display());
+    println!("saved training state {}", state_file.display());
     Ok(())
+}
+
+/// The --state path, or the --out path with `.state` appended.
+fn state_path(args: &Args) -> PathBuf {
+    args.state.clone().unwrap_or_else(|| {
+        let mut path = args.out.clone().into_os_string();
+        path.push(".state");
+        PathBuf::from(path)
+    })
 }
