@@ -56,8 +56,8 @@ impl Cifar10 {
     /// `.tgz` archive. An archive is unpacked once into a folder next to it,
     /// named after it without the extension, and reused after; see
     /// [`crate::unpack_archive`]. When the archive's folder is read-only, the
-    /// unpack goes to [`crate::user_cache_dir`] instead, and the log says
-    /// which folder was used. [`Cifar10::open_with_cache`] chooses the folder.
+    /// unpack goes to [`crate::user_cache_dir`] instead, and the log names
+    /// the folder used. [`Cifar10::open_with_cache`] chooses the folder.
     ///
     /// # Errors
     /// See [`Split::open`]; also a missing `batches.meta.txt` or one that

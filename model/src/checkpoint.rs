@@ -253,7 +253,7 @@ fn read_stats(reader: &mut Reader<'_>) -> std::result::Result<ChannelStats, Stri
     Ok(stats)
 }
 
-/// The 64-bit FNV-1a hash.
+/// Computes the 64-bit FNV-1a hash of `bytes`.
 pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for &byte in bytes {
@@ -282,7 +282,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(io_error)
 }
 
-/// Syncs the folder that holds `path`, so the rename itself is durable.
+/// Syncs the folder that contains `path`, so the rename itself is durable.
 /// A failure here is logged, because the file is already complete.
 fn sync_parent(path: &Path) {
     let parent = match path.parent() {

@@ -31,15 +31,4 @@ pub type Result<T> = std::result::Result<T, ModelError>;
 pub const CLASSES: usize = data::CLASSES;
 
 /// The CIFAR-10 class names in label order, for when no dataset is loaded.
-pub const CLASS_NAMES: [&str; CLASSES] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub use data::CLASS_NAMES;

@@ -23,7 +23,7 @@ impl SplitMix64 {
         mix(self.state)
     }
 
-    /// A uniform value in `[-limit, limit)`.
+    /// Draws a uniform value in `[-limit, limit)`.
     pub(crate) fn uniform(&mut self, limit: f32) -> f32 {
         // The top 24 bits give every f32 in [0, 1) with equal spacing.
         let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;

@@ -81,7 +81,7 @@ impl TrainConfig {
     }
 }
 
-/// What one epoch of training measured.
+/// Measurements of one training epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochReport {
     /// 1-based epoch number.
@@ -115,9 +115,9 @@ pub fn train(
 /// Trains as [`train`] does, continuing from `resume` when given, and
 /// passes `on_epoch` the state after each epoch, which
 /// [`crate::save_train_state`] can store. A run resumed from the state of
-/// epoch `k` ends with the same parameters as an uninterrupted run, because
-/// the shuffle depends only on the seed and the epoch, and the dropout
-/// masks on the seed and the step count, both of which the state carries.
+/// epoch `k` ends with the same parameters as an uninterrupted run. The
+/// shuffle depends only on the seed and the epoch, and the dropout masks on
+/// the seed and the step count, and the state carries both counts.
 ///
 /// # Errors
 /// As [`train`], and [`ModelError::Config`] when `config` does not
@@ -180,7 +180,7 @@ pub struct Trainer {
     steps_taken: u64,
 }
 
-/// What one training step measured.
+/// Measurements of one training step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepOutcome {
     /// Mean loss over the batch, before the update.

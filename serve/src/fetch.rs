@@ -158,7 +158,7 @@ fn confirm(source: &DownloadSource, folder: &Path) -> anyhow::Result<bool> {
     ))
 }
 
-/// Downloads the dataset when the plan says so, and returns the path to open.
+/// Downloads the dataset when the plan requires it, and returns the path to open.
 ///
 /// # Errors
 /// The download's error, naming the URL, with the folder as context.

@@ -463,7 +463,8 @@ fn stack_yml_describes_image() {
     let max: u32 = string_at(&labels["com.openfaas.scale.max"], "max")
         .parse()
         .unwrap();
-    assert!(1 <= min && min <= max, "scale min {min} and max {max}");
+    assert!(1 <= min, "scale min {min}");
+    assert!(min <= max, "scale min {min} and max {max}");
 
     for section in ["limits", "requests"] {
         assert_eq!(
@@ -708,7 +709,8 @@ fn service_and_hpa_target_deployment() {
     assert_eq!(&hpa["spec"]["scaleTargetRef"]["name"], name);
     let min = hpa["spec"]["minReplicas"].as_u64().expect("minReplicas");
     let max = hpa["spec"]["maxReplicas"].as_u64().expect("maxReplicas");
-    assert!(1 <= min && min < max, "replicas {min} to {max}");
+    assert!(1 <= min, "replicas min {min}");
+    assert!(min < max, "replicas {min} to {max}");
     let metric = &hpa["spec"]["metrics"][0];
     assert_eq!(metric["resource"]["name"], "cpu");
     assert_eq!(metric["resource"]["target"]["type"], "Utilization");

@@ -206,7 +206,7 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
     Ok(())
 }
 
-/// The --state path, or the --out path with `.state` appended.
+/// Returns the --state path, or the --out path with `.state` appended.
 fn state_path(args: &Args) -> PathBuf {
     args.state.clone().unwrap_or_else(|| {
         let mut path = args.out.clone().into_os_string();
