@@ -97,6 +97,36 @@ impl ChannelStats {
         }
         Ok(())
     }
+    /// Converts CIFAR-layout images given as `f32` pixel values on the
+    /// 0..=255 scale (`n * 3072`) by the same formula as [`Self::normalise`],
+    /// so a whole-number value gives exactly the bits its byte would.
+    ///
+    /// # Errors
+    /// [`DataError::Batch`] for the lengths [`Self::normalise`] rejects.
+    pub fn normalise_pixels(&self, pixels: &[f32], out: &mut [f32]) -> Result<()> {
+        if pixels.len() % IMAGE_BYTES != 0 || out.len() != pixels.len() {
+            return Err(DataError::Batch(format!(
+                "pixels have length {} and the output {}: both must be the same multiple \
+                 of the 3072-value image",
+                pixels.len(),
+                out.len()
+            )));
+        }
+        for (image, out) in pixels
+            .chunks_exact(IMAGE_BYTES)
+            .zip(out.chunks_exact_mut(IMAGE_BYTES))
+        {
+            let planes = image.chunks_exact(PLANE_BYTES);
+            let out_planes = out.chunks_exact_mut(PLANE_BYTES);
+            for (channel, (plane, out_plane)) in planes.zip(out_planes).enumerate() {
+                let (mean, std) = (self.mean[channel], self.std[channel]);
+                for (value, &pixel) in out_plane.iter_mut().zip(plane) {
+                    *value = (pixel / 255.0 - mean) / std;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The normalised value of every byte, per channel, so that converting a

@@ -86,26 +86,47 @@ impl Network {
     /// [`ModelError::Input`] when the length is not a positive multiple of
     /// 3072.
     pub fn predict(&self, images: &[u8]) -> Result<Vec<[f32; CLASSES]>> {
-        if images.is_empty() || images.len() % IMAGE_BYTES != 0 {
-            return Err(ModelError::Input(format!(
-                "{} bytes of pixels; send a positive multiple of {IMAGE_BYTES} \
-                 (3 planes of 32 x 32, red then green then blue)",
-                images.len()
-            )));
-        }
-        let count = images.len() / IMAGE_BYTES;
+        let count = image_count(images.len(), "bytes of pixels")?;
+        self.predict_with(count, |first, input| {
+            let pixels = &images[first * IMAGE_BYTES..][..input.len()];
+            self.stats
+                .normalise(pixels, input)
+                .map_err(ModelError::from)
+        })
+    }
+
+    /// Returns the class probabilities of CIFAR-layout images given as
+    /// `f32` pixel values on the 0..=255 scale (`n * 3072` values). Whole
+    /// numbers give exactly the rows [`Self::predict`] gives for the same
+    /// bytes.
+    ///
+    /// # Errors
+    /// [`ModelError::Input`] when the length is not a positive multiple of
+    /// 3072.
+    pub fn predict_pixels(&self, pixels: &[f32]) -> Result<Vec<[f32; CLASSES]>> {
+        let count = image_count(pixels.len(), "pixel values")?;
+        self.predict_with(count, |first, input| {
+            let pixels = &pixels[first * IMAGE_BYTES..][..input.len()];
+            self.stats
+                .normalise_pixels(pixels, input)
+                .map_err(ModelError::from)
+        })
+    }
+
+    /// Runs `count` images through the network in batches of at most
+    /// [`INFERENCE_BATCH`]; `fill(first, input)` normalises images
+    /// `first..` (counted from the start of the whole input) into `input`.
+    fn predict_with<F>(&self, count: usize, fill: F) -> Result<Vec<[f32; CLASSES]>>
+    where
+        F: Fn(usize, &mut [f32]) -> Result<()> + Sync,
+    {
         let mut inference = Inference::new(self, count.min(INFERENCE_BATCH))?;
         let mut rows = Vec::with_capacity(count);
         let mut logits = vec![0.0; count.min(INFERENCE_BATCH) * CLASSES];
         let mut probabilities = vec![0.0; logits.len()];
-        for batch in images.chunks(INFERENCE_BATCH * IMAGE_BYTES) {
-            let batch_count = batch.len() / IMAGE_BYTES;
-            let fill = |first: usize, input: &mut [f32]| {
-                let pixels = &batch[first * IMAGE_BYTES..][..input.len()];
-                self.stats
-                    .normalise(pixels, input)
-                    .map_err(ModelError::from)
-            };
+        for batch_first in (0..count).step_by(INFERENCE_BATCH) {
+            let batch_count = (count - batch_first).min(INFERENCE_BATCH);
+            let fill = |first: usize, input: &mut [f32]| fill(batch_first + first, input);
             let (logits, probabilities) = (
                 &mut logits[..batch_count * CLASSES],
                 &mut probabilities[..batch_count * CLASSES],
@@ -120,6 +141,18 @@ impl Network {
         }
         Ok(rows)
     }
+}
+
+/// Returns how many images `len` values hold, rejecting an empty input or
+/// a partial image; `unit` names the values in the message.
+fn image_count(len: usize, unit: &str) -> Result<usize> {
+    if len == 0 || len % IMAGE_BYTES != 0 {
+        return Err(ModelError::Input(format!(
+            "{len} {unit}; send a positive multiple of {IMAGE_BYTES} \
+             (3 planes of 32 x 32, red then green then blue)"
+        )));
+    }
+    Ok(len / IMAGE_BYTES)
 }
 
 /// Reusable buffers for inference at up to a fixed batch size, one chunk of

@@ -127,6 +127,34 @@ fn predict_rejects_partial_images() {
 }
 
 #[test]
+fn predict_pixels_matches_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = synthetic(dir.path(), 20);
+    let network = Network::new(5, 0.25, data::ChannelStats::compute(&dataset.train)).unwrap();
+    // 70 images cross the inference batch boundary of 64.
+    let images: Vec<u8> = (0..70)
+        .flat_map(|index| dataset.test.image(index % 20).to_vec())
+        .collect();
+    let pixels: Vec<f32> = images.iter().map(|&byte| f32::from(byte)).collect();
+    let from_bytes = network.predict(&images).unwrap();
+    let from_pixels = network.predict_pixels(&pixels).unwrap();
+    assert_eq!(
+        from_pixels, from_bytes,
+        "whole-number pixels differ from bytes"
+    );
+
+    let mut shifted = pixels.clone();
+    shifted[0] += 0.5;
+    let moved = network.predict_pixels(&shifted).unwrap();
+    assert_ne!(moved[0], from_bytes[0], "a fractional pixel had no effect");
+    assert_eq!(moved[1..], from_bytes[1..]);
+
+    let error = network.predict_pixels(&pixels[..100]).unwrap_err();
+    assert!(matches!(error, ModelError::Input(_)), "{error}");
+    assert!(error.to_string().contains("100 pixel values"), "{error}");
+}
+
+#[test]
 fn invalid_options_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = synthetic(dir.path(), 10);
