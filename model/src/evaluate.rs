@@ -47,6 +47,25 @@ impl Evaluation {
 /// # Errors
 /// [`ModelError::Config`] for a zero batch size.
 pub fn evaluate(network: &Network, split: &Split, batch_size: usize) -> Result<Evaluation> {
+    let finished = evaluate_while(network, split, batch_size, || true)?;
+    finished.ok_or_else(|| ModelError::Config("the evaluation stopped early".into()))
+}
+
+/// Evaluates like [`evaluate`], but calls `keep_going` before each batch
+/// and returns `Ok(None)` as soon as it returns false, so that a caller
+/// with a deadline can stop a long evaluation between two batches.
+///
+/// # Errors
+/// [`ModelError::Config`] for a zero batch size.
+pub fn evaluate_while<F>(
+    network: &Network,
+    split: &Split,
+    batch_size: usize,
+    mut keep_going: F,
+) -> Result<Option<Evaluation>>
+where
+    F: FnMut() -> bool,
+{
     if batch_size == 0 {
         return Err(ModelError::Config(
             "evaluation batch size is 0; pass at least 1".into(),
@@ -59,6 +78,9 @@ pub fn evaluate(network: &Network, split: &Split, batch_size: usize) -> Result<E
     let mut logits = vec![0.0; capacity * CLASSES];
     let indices: Vec<usize> = (0..split.len()).collect();
     for batch in indices.chunks(batch_size) {
+        if !keep_going() {
+            return Ok(None);
+        }
         let fill = |first: usize, input: &mut [f32]| -> Result<()> {
             let images = input.chunks_exact_mut(IMAGE_BYTES);
             for (&index, out) in batch[first..].iter().zip(images) {
@@ -76,10 +98,10 @@ pub fn evaluate(network: &Network, split: &Split, batch_size: usize) -> Result<E
             }
         }
     }
-    Ok(Evaluation {
+    Ok(Some(Evaluation {
         correct: per_class.iter().map(|c| c.correct).sum(),
         total: split.len(),
         seconds: start.elapsed().as_secs_f64(),
         per_class,
-    })
+    }))
 }

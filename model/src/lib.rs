@@ -18,7 +18,7 @@ mod train;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, FORMAT_VERSION, MAGIC};
 pub use error::ModelError;
-pub use evaluate::{evaluate, ClassCount, Evaluation};
+pub use evaluate::{evaluate, evaluate_while, ClassCount, Evaluation};
 pub use network::{Network, IMAGE_BYTES};
 pub use params::{parameter_count, TensorSpec, TENSORS};
 pub use resume::{load_train_state, save_train_state, TrainState, STATE_MAGIC};

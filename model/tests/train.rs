@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use data::{Cifar10, Split};
-use model::{evaluate, train, EpochReport, ModelError, Network, TrainConfig, IMAGE_BYTES};
+use model::{
+    evaluate, evaluate_while, train, EpochReport, Evaluation, ModelError, Network, TrainConfig,
+    IMAGE_BYTES,
+};
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -152,6 +155,37 @@ fn predict_pixels_matches_bytes() {
     let error = network.predict_pixels(&pixels[..100]).unwrap_err();
     assert!(matches!(error, ModelError::Input(_)), "{error}");
     assert!(error.to_string().contains("100 pixel values"), "{error}");
+}
+
+#[test]
+fn evaluate_while_stops_between_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = synthetic(dir.path(), 50);
+    let network = Network::new(5, 0.25, data::ChannelStats::compute(&dataset.train)).unwrap();
+    let mut calls = 0;
+    let stopped = evaluate_while(&network, &dataset.test, 16, || {
+        calls += 1;
+        calls <= 2
+    })
+    .unwrap();
+    assert!(stopped.is_none(), "the evaluation ran past the stop");
+    assert_eq!(calls, 3, "asked before each batch, then stopped");
+
+    let mut calls = 0;
+    let whole = evaluate_while(&network, &dataset.test, 16, || {
+        calls += 1;
+        true
+    })
+    .unwrap()
+    .expect("the evaluation finished");
+    assert_eq!(calls, 4, "50 images in batches of 16");
+    assert_eq!(
+        whole,
+        Evaluation {
+            seconds: whole.seconds,
+            ..evaluate(&network, &dataset.test, 16).unwrap()
+        }
+    );
 }
 
 #[test]
