@@ -4,13 +4,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use data::Cifar10;
 use model::Network;
 use rayon::ThreadPool;
 
+use crate::admission::Admission;
 use crate::cli::Mode;
 use crate::fetch::DataPlan;
 use crate::function::LockFile;
@@ -38,8 +39,22 @@ pub struct Settings {
     pub save: Option<PathBuf>,
     /// Lock file path, used in function mode only.
     pub lock_file: PathBuf,
-    /// Maximum wait for in-flight requests at shutdown.
+    /// Maximum wait for in-flight requests at shutdown (`write_timeout`).
     pub drain_timeout: Duration,
+    /// Time limit of one model request, `None` for no limit (`exec_timeout`).
+    pub exec_timeout: Option<Duration>,
+    /// Time between SIGTERM and the start of the drain, during which health
+    /// probes fail but requests are still served (`healthcheck_interval`).
+    pub healthcheck_interval: Duration,
+    /// Most model requests at once (`max_inflight`), `None` for no limit
+    /// beyond the queue.
+    pub max_inflight: Option<usize>,
+    /// Model requests that may wait for a busy compute worker.
+    pub max_queue: usize,
+    /// True to write no lock file (`suppress_lock`).
+    pub suppress_lock: bool,
+    /// True to append the `X-Call-Id` to access log lines (`log_callid`).
+    pub log_callid: bool,
 }
 
 /// The network and what `GET /` and `POST /predict` need besides it.
@@ -55,11 +70,12 @@ pub struct LoadedModel {
 /// Life-cycle phase of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Loading or training the model; health probes return 503.
+    /// Loading or training the model: `/_/ready` returns 503.
     Starting,
-    /// Serving; health probes return 200.
+    /// Serving: both probes return 200.
     Ready,
-    /// Shutting down; health probes return 503.
+    /// Shutting down: both probes return 503, but requests are still
+    /// served until the drain ends.
     Draining,
 }
 
@@ -80,6 +96,8 @@ pub struct App {
     pub settings: Settings,
     /// The compute pool every model call runs in.
     pub pool: ThreadPool,
+    /// The count of model requests in flight and its limit.
+    pub admission: Arc<Admission>,
     model: OnceLock<LoadedModel>,
     phase: Mutex<Phase>,
     lock_file: Option<LockFile>,
@@ -90,12 +108,20 @@ impl App {
     /// Creates the state in phase [`Phase::Starting`], without a model.
     pub fn new(settings: Settings, pool: ThreadPool) -> Self {
         let lock_file = match settings.mode {
-            Mode::Function => Some(LockFile::new(settings.lock_file.clone())),
-            Mode::Server => None,
+            Mode::Function if !settings.suppress_lock => {
+                Some(LockFile::new(settings.lock_file.clone()))
+            }
+            Mode::Function | Mode::Server => None,
         };
+        let admission = Arc::new(Admission::new(
+            settings.threads,
+            settings.max_queue,
+            settings.max_inflight,
+        ));
         Self {
             settings,
             pool,
+            admission,
             model: OnceLock::new(),
             phase: Mutex::new(Phase::Starting),
             lock_file,
@@ -108,12 +134,10 @@ impl App {
         *self.lock_phase()
     }
 
-    /// Returns the model while the server is ready, `None` before and during shutdown.
+    /// Returns the model once it is ready, also while draining, so that
+    /// requests accepted before the drain ends are still answered.
     pub fn ready_model(&self) -> Option<&LoadedModel> {
-        match self.phase() {
-            Phase::Ready => self.model.get(),
-            Phase::Starting | Phase::Draining => None,
-        }
+        self.model.get()
     }
 
     /// Stores the model, writes the lock file in function mode and moves to
@@ -126,11 +150,11 @@ impl App {
         if *phase != Phase::Starting {
             return Ok(false);
         }
-        // A second call finds the phase already Ready and returns above.
-        let _ = self.model.set(model);
         if let Some(lock_file) = &self.lock_file {
             lock_file.create()?;
         }
+        // A second call finds the phase already Ready and returns above.
+        let _ = self.model.set(model);
         *phase = Phase::Ready;
         Ok(true)
     }

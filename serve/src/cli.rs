@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
 
@@ -84,6 +85,38 @@ pub struct Cli {
     /// Lock file written once the model is ready in function mode and removed on shutdown.
     #[arg(long, value_name = "PATH", default_value = "/tmp/.lock")]
     pub lock_file: PathBuf,
+
+    /// Time limit of one model request, a Go duration such as 30s; 0 for none; an X-Timeout request header may shorten it [default: $exec_timeout, else 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub exec_timeout: Option<Duration>,
+
+    /// Time between SIGTERM and the start of the drain, in which health probes fail but requests are served [default: $healthcheck_interval, else $write_timeout, else 30s in function mode; 0 in server mode].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub healthcheck_interval: Option<Duration>,
+
+    /// Most model requests at once; more get 429 at once; 0 for no limit beyond --max-queue [default: $max_inflight, else 0].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub max_inflight: Option<usize>,
+
+    /// Model requests that may wait for a busy compute worker; more get 429 at once.
+    #[arg(long, value_name = "N", value_parser = parse_count, default_value_t = DEFAULT_MAX_QUEUE)]
+    pub max_queue: usize,
+}
+
+/// Default of `--max-queue`.
+pub const DEFAULT_MAX_QUEUE: usize = 64;
+
+/// Parses a Go duration such as `30s`, `1m30s` or `250ms`, or whole seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    crate::duration::parse_go_duration(value)
+}
+
+/// Parses a count of 0 or more.
+pub fn parse_count(value: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid count '{value}': expected a whole number, 0 or more"))
 }
 
 impl Cli {

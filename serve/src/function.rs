@@ -1,9 +1,10 @@
 //! The OpenFaaS workload contract: the lock file and the health probes.
 //!
-//! Kubernetes probes a function either with an HTTP GET of `/_/health` or
-//! with `cat /tmp/.lock`, so both report ready only once the model has
-//! loaded and run a warm-up inference, and both stop reporting ready as
-//! soon as shutdown begins.
+//! Kubernetes probes a function with HTTP GETs of `/_/health` and
+//! `/_/ready`, or with `cat /tmp/.lock`. `/_/health` reports that the
+//! process is up; `/_/ready` and the lock file report ready only once the
+//! model has loaded and run a warm-up inference. All three stop reporting
+//! success as soon as shutdown begins.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::admission::Admission;
 use crate::app::Phase;
 use crate::http::Reply;
 
@@ -90,11 +92,13 @@ struct HealthBody {
     status: &'static str,
 }
 
-/// Builds the reply to `GET /_/health` and `GET /_/ready`: 200 when ready, 503 otherwise.
+/// Builds the reply to `GET /_/health`: 200 while the process serves and
+/// is not shutting down, also while the model still loads; 503 once
+/// shutdown has begun.
 pub fn health_reply(phase: Phase) -> Reply {
     let status = match phase {
-        Phase::Ready => 200,
-        Phase::Starting | Phase::Draining => 503,
+        Phase::Starting | Phase::Ready => 200,
+        Phase::Draining => 503,
     };
     Reply::json(
         status,
@@ -102,4 +106,17 @@ pub fn health_reply(phase: Phase) -> Reply {
             status: phase.name(),
         },
     )
+}
+
+/// Builds the reply to `GET /_/ready`: 200 only once the model is loaded
+/// and warmed up, 503 while it loads and after shutdown has begun, and 429
+/// while `max_inflight` requests are running.
+pub fn ready_reply(phase: Phase, admission: &Admission) -> Reply {
+    let status = match phase {
+        Phase::Ready if admission.at_max_inflight() => 429,
+        Phase::Ready => 200,
+        Phase::Starting | Phase::Draining => 503,
+    };
+    let name = if status == 429 { "busy" } else { phase.name() };
+    Reply::json(status, &HealthBody { status: name })
 }

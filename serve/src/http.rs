@@ -26,26 +26,27 @@ const TINY_HTTP_BUFFERED_BODY_BYTES: usize = 1024;
 /// enough that its one-shot buffer costs nothing.
 const MAX_DRAINED_BYTES: usize = 1024 * 1024;
 
-/// A JSON reply: status, body and an optional `Allow` header for 405.
+/// A reply: status, body, its media type, and extra headers such as
+/// `Allow` for 405.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
-    /// Serialized JSON body.
+    /// The body: serialized JSON unless `content_type` says otherwise.
     pub body: String,
+    /// Value of the `Content-Type` header.
+    pub content_type: &'static str,
     /// Value of the `Allow` header.
     pub allow: Option<&'static str>,
+    /// Further headers, such as `X-Duration-Seconds`.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     /// Builds a reply with `value` serialized as its body.
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
         match serde_json::to_string(value) {
-            Ok(body) => Self {
-                status,
-                body,
-                allow: None,
-            },
+            Ok(body) => Self::with_body(status, body, JSON),
             Err(error) => Self::error(500, &format!("failed to serialize the reply: {error}")),
         }
     }
@@ -53,11 +54,29 @@ impl Reply {
     /// Builds an `{"error": message}` reply.
     pub fn error(status: u16, message: &str) -> Self {
         let body = serde_json::json!({ "error": message }).to_string();
+        Self::with_body(status, body, JSON)
+    }
+
+    /// Builds a plain-text reply.
+    pub fn text(status: u16, body: String) -> Self {
+        Self::with_body(status, body, "text/plain; charset=utf-8")
+    }
+
+    /// Builds a reply with `body` of media type `content_type`.
+    pub fn with_body(status: u16, body: String, content_type: &'static str) -> Self {
         Self {
             status,
             body,
+            content_type,
             allow: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header to the reply.
+    pub fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// Builds a 405 reply that names the allowed methods.
@@ -72,13 +91,22 @@ impl Reply {
     fn into_response(self) -> Response<io::Cursor<Vec<u8>>> {
         let mut response =
             Response::from_data(self.body.into_bytes()).with_status_code(self.status);
-        response.add_header(header("Content-Type", "application/json"));
+        response.add_header(header("Content-Type", self.content_type));
         if let Some(allow) = self.allow {
             response.add_header(header("Allow", allow));
+        }
+        for (name, value) in &self.headers {
+            match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                Ok(header) => response.add_header(header),
+                Err(()) => log::warn!("left out the invalid {name} header value {value:?}"),
+            }
         }
         response
     }
 }
+
+/// Media type of JSON replies.
+const JSON: &str = "application/json";
 
 fn header(field: &'static str, value: &'static str) -> Header {
     // Both strings are ASCII constants of this module, which `from_bytes` always accepts.
@@ -215,15 +243,16 @@ enum Disposal {
 }
 
 /// Sends `reply` and disposes of the request; `id` names it in log lines.
-pub fn send(exchange: Exchange, reply: Reply, id: u64) {
+pub fn send(exchange: Exchange, reply: Reply, id: &str) {
     let disposal = exchange.disposal();
     let request = exchange.request;
     match disposal {
         Disposal::Drop => respond(request, reply, id),
         Disposal::DrainInBackground => {
+            let owned_id = id.to_owned();
             let spawned = std::thread::Builder::new()
                 .name(format!("drain-{id}"))
-                .spawn(move || respond(request, reply, id));
+                .spawn(move || respond(request, reply, &owned_id));
             if let Err(error) = spawned {
                 log::error!("request {id}: failed to start a drain thread: {error}");
             }
@@ -232,7 +261,7 @@ pub fn send(exchange: Exchange, reply: Reply, id: u64) {
     }
 }
 
-fn respond(request: Request, reply: Reply, id: u64) {
+fn respond(request: Request, reply: Reply, id: &str) {
     if let Err(error) = request.respond(reply.into_response()) {
         log::warn!("request {id}: failed to send the response: {error}");
     }
@@ -251,17 +280,23 @@ fn respond(request: Request, reply: Reply, id: u64) {
 /// blocked and two socket descriptors open until the process exits, because
 /// the leaked reader is what that thread waits for. Only a tiny_http whose
 /// drain reads through a fixed buffer would remove this cost.
-fn abandon(request: Request, reply: &Reply, id: u64) {
+fn abandon(request: Request, reply: &Reply, id: &str) {
     let declared = request.body_length().unwrap_or(0);
     let mut stream = request.upgrade("close", Response::empty(100));
     let allow = reply
         .allow
         .map(|methods| format!("Allow: {methods}\r\n"))
         .unwrap_or_default();
+    let extra: String = reply
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}{extra}Connection: close\r\n\r\n",
         reply.status,
         tiny_http::StatusCode(reply.status).default_reason_phrase(),
+        reply.content_type,
         reply.body.len()
     );
     let written = stream

@@ -6,6 +6,7 @@
 //! runs and the server becomes ready.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod cli;
 pub mod cpu;
@@ -18,6 +19,7 @@ pub mod server;
 pub mod shutdown;
 pub mod startup;
 pub mod threads;
+pub mod watchdog;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -26,7 +28,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tiny_http::Server;
@@ -111,6 +113,21 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         &cli.download.source(),
         need,
     )?;
+    let env = watchdog_env(cli.mode);
+    let healthcheck_interval = match (cli.healthcheck_interval, cli.mode) {
+        (Some(interval), _) => interval,
+        (None, Mode::Function) => env.healthcheck_interval,
+        (None, Mode::Server) => Duration::ZERO,
+    };
+    let exec_timeout = match cli.exec_timeout {
+        Some(timeout) => (!timeout.is_zero()).then_some(timeout),
+        None => env.exec_timeout,
+    };
+    let max_inflight = match cli.max_inflight {
+        Some(0) => None,
+        Some(max) => Some(max),
+        None => env.max_inflight,
+    };
 
     Ok(Settings {
         mode: cli.mode,
@@ -123,8 +140,27 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         seed: cli.seed,
         save: cli.save,
         lock_file: cli.lock_file,
-        drain_timeout: drain_timeout(),
+        drain_timeout: env.write_timeout,
+        exec_timeout,
+        healthcheck_interval,
+        max_inflight,
+        max_queue: cli.max_queue,
+        suppress_lock: env.suppress_lock,
+        log_callid: env.log_callid,
     })
+}
+
+/// Reads of-watchdog's variables, logging each invalid one. Function mode
+/// and server mode both take them; options given on the command line win.
+fn watchdog_env(mode: Mode) -> watchdog::WatchdogEnv {
+    let (env, warnings) = watchdog::WatchdogEnv::from_env();
+    for warning in warnings {
+        log::warn!("{warning}");
+    }
+    if mode == Mode::Server && env.suppress_lock {
+        log::debug!("suppress_lock has no effect in server mode, which writes no lock file");
+    }
+    env
 }
 
 /// Resolves the listen address: `--bind`, with the mode's default port when
@@ -150,20 +186,6 @@ pub fn resolve_bind(
         (Some(Bind::Host(ip)), _) => SocketAddr::new(ip, default_port()?),
         (None, Mode::Function) => SocketAddr::from(([0, 0, 0, 0], default_port()?)),
         (None, Mode::Server) => SocketAddr::from(([127, 0, 0, 1], default_port()?)),
-    })
-}
-
-/// Reads the shutdown wait from the `write_timeout` variable (a Go duration).
-fn drain_timeout() -> std::time::Duration {
-    let Ok(value) = std::env::var("write_timeout") else {
-        return shutdown::DEFAULT_DRAIN_TIMEOUT;
-    };
-    duration::parse_go_duration(&value).unwrap_or_else(|error| {
-        log::warn!(
-            "{error}; ignoring write_timeout and waiting up to {} s at shutdown",
-            shutdown::DEFAULT_DRAIN_TIMEOUT.as_secs()
-        );
-        shutdown::DEFAULT_DRAIN_TIMEOUT
     })
 }
 
@@ -203,7 +225,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     spawn_startup(&app, events)?;
 
     let outcome = wait_for_stop(&received, started);
-    shutdown::stop(&app, &server, workers);
+    shutdown::stop(&app, &server, &workers, &received);
     match outcome {
         Ok(()) => {
             log::info!("stopped");

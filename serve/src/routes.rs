@@ -5,8 +5,9 @@ use serde::Serialize;
 use tiny_http::Method;
 
 use crate::app::{App, LoadedModel};
-use crate::function::health_reply;
+use crate::function::{health_reply, ready_reply};
 use crate::http::{Exchange, Reply};
+use crate::server::RequestContext;
 
 /// Bytes of one raw image in CIFAR layout: 1024 red, 1024 green, 1024 blue.
 pub const IMAGE_BYTES: usize = data::IMAGE_BYTES;
@@ -17,20 +18,35 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Images per batch when `GET /` evaluates the test split.
 const EVALUATION_BATCH: usize = 256;
 
+/// True for the requests that run the model, which go through admission
+/// control and a compute worker; every other request is answered at once.
+pub fn needs_model(request: &tiny_http::Request) -> bool {
+    let path = path_of(request.url());
+    match *request.method() {
+        Method::Get | Method::Head => path == "/",
+        Method::Post => path == "/predict",
+        _ => false,
+    }
+}
+
+fn path_of(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
 /// Dispatches one request to its handler.
-pub fn handle(app: &App, exchange: &mut Exchange) -> Reply {
+pub fn handle(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Reply {
     let method = exchange.request().method().clone();
-    let url = exchange.request().url();
-    let path = url.split('?').next().unwrap_or(url).to_owned();
+    let path = path_of(exchange.request().url()).to_owned();
     let is_get = matches!(method, Method::Get | Method::Head);
 
     match path.as_str() {
-        "/_/health" | "/_/ready" if is_get => health_reply(app.phase()),
-        "/" if is_get => evaluate(app),
+        "/_/health" if is_get => health_reply(app.phase()),
+        "/_/ready" if is_get => ready_reply(app.phase(), &app.admission),
+        "/" if is_get => evaluate(app, context),
         "/_/health" | "/_/ready" | "/" => {
             Reply::method_not_allowed(method.as_str(), &path, "GET, HEAD")
         }
-        "/predict" if method == Method::Post => predict(app, exchange),
+        "/predict" if method == Method::Post => predict(app, exchange, context),
         "/predict" => Reply::method_not_allowed(method.as_str(), &path, "POST"),
         _ => Reply::error(
             404,
@@ -61,8 +77,22 @@ struct EvaluationBody {
     threads: usize,
 }
 
+/// The 504 reply of a request that ran out of time.
+pub fn timed_out(context: &RequestContext) -> Reply {
+    let limit = context.timeout.map_or_else(String::new, |timeout| {
+        format!(" of {:.3} s", timeout.as_secs_f64())
+    });
+    Reply::error(
+        504,
+        &format!(
+            "the request took longer than its time limit{limit} (exec_timeout, or a shorter \
+             X-Timeout header); send fewer images or raise exec_timeout"
+        ),
+    )
+}
+
 /// `GET /`: evaluates the model on the whole test split.
-fn evaluate(app: &App) -> Reply {
+fn evaluate(app: &App, context: &RequestContext) -> Reply {
     let Some(loaded) = app.ready_model() else {
         return not_ready(app);
     };
@@ -70,11 +100,14 @@ fn evaluate(app: &App) -> Reply {
         return Reply::error(503, "no test data loaded: start serve with --data PATH");
     };
 
-    let result = app
-        .pool
-        .install(|| model::evaluate(&loaded.network, &dataset.test, EVALUATION_BATCH));
+    let result = app.pool.install(|| {
+        model::evaluate_while(&loaded.network, &dataset.test, EVALUATION_BATCH, || {
+            !context.expired()
+        })
+    });
     match result {
-        Ok(evaluation) => Reply::json(
+        Ok(None) => timed_out(context),
+        Ok(Some(evaluation)) => Reply::json(
             200,
             &EvaluationBody {
                 accuracy: evaluation.accuracy(),
@@ -97,7 +130,7 @@ struct PredictionBody<'a> {
 }
 
 /// `POST /predict`: classifies one raw CIFAR-layout image.
-fn predict(app: &App, exchange: &mut Exchange) -> Reply {
+fn predict(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Reply {
     let Some(loaded) = app.ready_model() else {
         return not_ready(app);
     };
@@ -116,7 +149,11 @@ fn predict(app: &App, exchange: &mut Exchange) -> Reply {
         );
     }
 
-    match app.pool.install(|| loaded.network.predict(&image)) {
+    let result = app.pool.install(|| loaded.network.predict(&image));
+    if context.expired() {
+        return timed_out(context);
+    }
+    match result {
         Ok(rows) => match rows.first() {
             Some(probabilities) => prediction_reply(loaded, probabilities),
             None => Reply::error(500, "the network returned no prediction"),

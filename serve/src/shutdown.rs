@@ -1,8 +1,9 @@
-//! Graceful shutdown: SIGTERM and SIGINT, then a bounded wait for the
-//! requests already taken by the workers.
+//! Graceful shutdown: SIGTERM and SIGINT, an interval in which the health
+//! probes fail but requests are served, then a bounded wait for the
+//! requests already taken.
 
-use std::sync::mpsc::Sender;
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,10 +12,8 @@ use signal_hook::iterator::Signals;
 use tiny_http::Server;
 
 use crate::app::App;
-use crate::Event;
-
-/// Default wait for in-flight requests when `write_timeout` is not set.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::server::Workers;
+use crate::{plural, Event};
 
 /// Forwards each SIGTERM and SIGINT to `events`.
 ///
@@ -44,33 +43,66 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// Stops taking requests and waits up to the drain timeout for the workers
-/// to finish the requests they hold.
+/// Shuts down in the order of of-watchdog: fail the health probes and
+/// remove the lock file, keep serving for `healthcheck_interval` so that
+/// the orchestrator stops sending traffic, then stop taking requests and
+/// wait up to the drain timeout (`write_timeout`) for those in flight.
 ///
-/// Health probes return 503 and the lock file is gone from the first step.
-/// Requests still queued in tiny_http behind the stop markers are not served.
-pub fn stop(app: &App, server: &Server, workers: Vec<JoinHandle<()>>) {
+/// A second signal during the interval starts the drain at once. Requests
+/// that tiny_http has queued but the dispatcher has not taken by then are
+/// not served.
+pub fn stop(app: &App, server: &Server, workers: &Workers, events: &Receiver<Event>) {
     app.begin_draining();
-    for _ in &workers {
-        server.unblock();
-    }
+    keep_serving(app.settings.healthcheck_interval, events);
 
+    log::info!(
+        "no new requests taken; draining {}",
+        plural(app.admission.in_flight(), "request")
+    );
+    server.unblock();
     let timeout = app.settings.drain_timeout;
     let deadline = Instant::now() + timeout;
-    while workers.iter().any(|worker| !worker.is_finished()) && Instant::now() < deadline {
+    while !workers.finished() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
 
-    let busy = workers
-        .iter()
-        .filter(|worker| !worker.is_finished())
-        .count();
-    if busy == 0 {
+    if workers.finished() {
         log::info!("all workers finished their requests");
     } else {
         log::warn!(
-            "{busy} workers still busy after {:.1} s (write_timeout); exiting anyway",
+            "{} still busy after {:.1} s (write_timeout); exiting anyway",
+            plural(workers.busy_compute(), "worker"),
             timeout.as_secs_f64()
         );
+    }
+}
+
+fn keep_serving(interval: Duration, events: &Receiver<Event>) {
+    if interval.is_zero() {
+        return;
+    }
+    log::info!(
+        "health probes now fail; serving for {:.1} s more (healthcheck_interval) before draining",
+        interval.as_secs_f64()
+    );
+    let deadline = Instant::now() + interval;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return;
+        }
+        match events.recv_timeout(remaining) {
+            Ok(Event::Signal(name)) => {
+                log::info!("received {name} again: draining now");
+                return;
+            }
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => return,
+            // No sender left means no signal can arrive: wait out the interval.
+            Err(RecvTimeoutError::Disconnected) => {
+                thread::sleep(remaining);
+                return;
+            }
+        }
     }
 }

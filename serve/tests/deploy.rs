@@ -617,7 +617,7 @@ fn deployment_matches_server() {
     let drain = environment
         .get("write_timeout")
         .map(|value| parse_go_duration(value).unwrap())
-        .unwrap_or(cifaas_serve::shutdown::DEFAULT_DRAIN_TIMEOUT);
+        .unwrap_or(cifaas_serve::watchdog::DEFAULT_TIMEOUT);
     let pre_stop = strings(
         &container["lifecycle"]["preStop"]["exec"]["command"],
         "preStop command",

@@ -39,16 +39,12 @@ fn function_mode_trains_then_serves_then_drains() {
     ]);
     let addr = serve.addr();
 
-    for path in ["/_/health", "/_/ready"] {
-        let response = get(addr, path);
-        assert_eq!(
-            response.status,
-            503,
-            "{path} before ready:\n{}",
-            serve.log()
-        );
-        assert_eq!(response.json()["status"], "starting");
-    }
+    let health = get(addr, "/_/health");
+    assert_eq!(health.status, 200, "/_/health while loading");
+    assert_eq!(health.json()["status"], "starting");
+    let ready = get(addr, "/_/ready");
+    assert_eq!(ready.status, 503, "/_/ready before ready:\n{}", serve.log());
+    assert_eq!(ready.json()["status"], "starting");
     assert!(!lock.exists(), "lock file written before ready");
     let predict = support::post(addr, "/predict", &[0; 3072]);
     assert_eq!(predict.status, 503);

@@ -21,6 +21,20 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Read timeout of one HTTP exchange.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The of-watchdog variables `serve` reads, removed from every test
+/// process's environment so that only a test's own values apply.
+pub const WATCHDOG_VARIABLES: [&str; 9] = [
+    "port",
+    "read_timeout",
+    "write_timeout",
+    "exec_timeout",
+    "healthcheck_interval",
+    "max_inflight",
+    "suppress_lock",
+    "prefix_logs",
+    "log_callid",
+];
+
 /// Writes a synthetic dataset with `records` per file into a new temporary folder.
 pub fn synthetic_dataset(records: usize, seed: u64) -> TempDir {
     let folder = tempfile::tempdir().expect("create a temporary folder");
@@ -106,9 +120,12 @@ impl Serve {
 
     /// Starts a prepared command (for example under `taskset`).
     pub fn spawn(mut command: Command, env: &[(&str, &str)]) -> Self {
+        for variable in WATCHDOG_VARIABLES {
+            command.env_remove(variable);
+        }
         command
-            .env_remove("port")
-            .env_remove("write_timeout")
+            // Tests that need the interval between SIGTERM and the drain set it.
+            .env("healthcheck_interval", "0")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -240,9 +257,12 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 
 /// Runs a binary to completion and returns its exit status, stdout and stderr.
 pub fn run_binary(path: &str, args: &[&str]) -> (ExitStatus, String, String) {
-    let output = Command::new(path)
+    let mut command = Command::new(path);
+    for variable in WATCHDOG_VARIABLES {
+        command.env_remove(variable);
+    }
+    let output = command
         .args(args)
-        .env_remove("port")
         .stdin(Stdio::null())
         .output()
         .expect("run the binary");
