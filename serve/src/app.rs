@@ -12,6 +12,7 @@ use model::Network;
 use rayon::ThreadPool;
 
 use crate::admission::Admission;
+use crate::batcher::{BatchLimits, Batcher};
 use crate::cli::Mode;
 use crate::fetch::DataPlan;
 use crate::function::LockFile;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub suppress_lock: bool,
     /// True to append the `X-Call-Id` to access log lines (`log_callid`).
     pub log_callid: bool,
+    /// Limits of one prediction batch.
+    pub batch: BatchLimits,
 }
 
 /// The network and what `GET /` and `POST /predict` need besides it.
@@ -98,6 +101,8 @@ pub struct App {
     pub pool: ThreadPool,
     /// The count of model requests in flight and its limit.
     pub admission: Arc<Admission>,
+    /// The queue that batches concurrent predictions.
+    pub batcher: Batcher,
     model: OnceLock<LoadedModel>,
     phase: Mutex<Phase>,
     lock_file: Option<LockFile>,
@@ -118,10 +123,12 @@ impl App {
             settings.max_queue,
             settings.max_inflight,
         ));
+        let batcher = Batcher::new(settings.batch, None);
         Self {
             settings,
             pool,
             admission,
+            batcher,
             model: OnceLock::new(),
             phase: Mutex::new(Phase::Starting),
             lock_file,

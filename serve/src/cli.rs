@@ -101,6 +101,22 @@ pub struct Cli {
     /// Model requests that may wait for a busy compute worker; more get 429 at once.
     #[arg(long, value_name = "N", value_parser = parse_count, default_value_t = DEFAULT_MAX_QUEUE)]
     pub max_queue: usize,
+
+    /// Most images in one forward pass when concurrent predictions are batched; 1 turns batching off.
+    #[arg(long, value_name = "N", value_parser = parse_max_batch, default_value_t = DEFAULT_MAX_BATCH)]
+    pub max_batch: usize,
+
+    /// Longest a partial batch waits for a prediction request that is still being read, a Go duration.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2ms")]
+    pub batch_wait: Duration,
+}
+
+/// Default of `--max-batch`.
+pub const DEFAULT_MAX_BATCH: usize = 64;
+
+/// Parses a batch size of 1 or more.
+pub fn parse_max_batch(value: &str) -> Result<usize, String> {
+    parse_positive(value, "batch size", "pass 1 or more; 1 turns batching off")
 }
 
 /// Default of `--max-queue`.

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod batcher;
 pub mod cli;
 pub mod cpu;
 pub mod duration;
@@ -147,6 +148,10 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         max_queue: cli.max_queue,
         suppress_lock: env.suppress_lock,
         log_callid: env.log_callid,
+        batch: batcher::BatchLimits {
+            max_batch: cli.max_batch,
+            max_wait: cli.batch_wait,
+        },
     })
 }
 
@@ -221,6 +226,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     app.clear_stale_lock();
     let (events, received) = mpsc::channel();
     let workers = server::spawn_workers(&app, &server, threads, &events)?;
+    batcher::spawn_runners(&app, threads)?;
     shutdown::watch_signals(events.clone())?;
     spawn_startup(&app, events)?;
 

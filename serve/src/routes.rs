@@ -4,7 +4,8 @@
 use serde::Serialize;
 use tiny_http::Method;
 
-use crate::app::{App, LoadedModel};
+use crate::app::App;
+use crate::batcher::{Pixels, PredictError, Rows};
 use crate::function::{health_reply, ready_reply};
 use crate::http::{Exchange, Reply};
 use crate::server::RequestContext;
@@ -33,27 +34,51 @@ fn path_of(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
+/// What a handler produced: a reply, or images for the batcher and a
+/// function that turns their rows into the reply.
+pub enum Outcome {
+    /// The reply, ready to send.
+    Reply(Reply),
+    /// Images to run through the network.
+    Predict(Prediction),
+}
+
+impl From<Reply> for Outcome {
+    fn from(reply: Reply) -> Self {
+        Outcome::Reply(reply)
+    }
+}
+
+/// Images of one request and how to answer once their rows are known.
+pub struct Prediction {
+    /// The images, in CIFAR layout.
+    pub pixels: Pixels,
+    /// Builds the reply from one row per image.
+    pub respond: Box<dyn FnOnce(Rows) -> Reply + Send>,
+}
+
 /// Dispatches one request to its handler.
-pub fn handle(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Reply {
+pub fn handle(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Outcome {
     let method = exchange.request().method().clone();
     let path = path_of(exchange.request().url()).to_owned();
     let is_get = matches!(method, Method::Get | Method::Head);
 
     match path.as_str() {
-        "/_/health" if is_get => health_reply(app.phase()),
-        "/_/ready" if is_get => ready_reply(app.phase(), &app.admission),
-        "/" if is_get => evaluate(app, context),
+        "/_/health" if is_get => health_reply(app.phase()).into(),
+        "/_/ready" if is_get => ready_reply(app.phase(), &app.admission).into(),
+        "/" if is_get => evaluate(app, context).into(),
         "/_/health" | "/_/ready" | "/" => {
-            Reply::method_not_allowed(method.as_str(), &path, "GET, HEAD")
+            Reply::method_not_allowed(method.as_str(), &path, "GET, HEAD").into()
         }
-        "/predict" if method == Method::Post => predict(app, exchange, context),
-        "/predict" => Reply::method_not_allowed(method.as_str(), &path, "POST"),
+        "/predict" if method == Method::Post => predict(app, exchange),
+        "/predict" => Reply::method_not_allowed(method.as_str(), &path, "POST").into(),
         _ => Reply::error(
             404,
             &format!(
                 "no route for {path}: use GET /, POST /predict, GET /_/health or GET /_/ready"
             ),
-        ),
+        )
+        .into(),
     }
 }
 
@@ -130,13 +155,13 @@ struct PredictionBody<'a> {
 }
 
 /// `POST /predict`: classifies one raw CIFAR-layout image.
-fn predict(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Reply {
+fn predict(app: &App, exchange: &mut Exchange) -> Outcome {
     let Some(loaded) = app.ready_model() else {
-        return not_ready(app);
+        return not_ready(app).into();
     };
     let image = match exchange.read_body(MAX_BODY_BYTES) {
         Ok(image) => image,
-        Err(error) => return error.into_reply(),
+        Err(error) => return error.into_reply().into(),
     };
     if image.len() != IMAGE_BYTES {
         return Reply::error(
@@ -146,30 +171,39 @@ fn predict(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Repl
                  (one 32x32 RGB image in CIFAR layout, no label byte)",
                 image.len()
             ),
-        );
+        )
+        .into();
     }
 
-    let result = app.pool.install(|| loaded.network.predict(&image));
-    if context.expired() {
-        return timed_out(context);
-    }
-    match result {
-        Ok(rows) => match rows.first() {
-            Some(probabilities) => prediction_reply(loaded, probabilities),
+    let class_names = loaded.class_names.clone();
+    Outcome::Predict(Prediction {
+        pixels: Pixels::Bytes(image),
+        respond: Box::new(move |rows| match rows.first() {
+            Some(probabilities) => prediction_reply(&class_names, probabilities),
             None => Reply::error(500, "the network returned no prediction"),
-        },
-        Err(error) => Reply::error(500, &format!("prediction failed: {error}")),
+        }),
+    })
+}
+
+/// The reply of a prediction that produced no rows.
+pub fn predict_error_reply(error: &PredictError, context: &RequestContext) -> Reply {
+    match error {
+        PredictError::TimedOut => timed_out(context),
+        PredictError::Failed(message) => {
+            log::error!("request {}: prediction failed: {message}", context.id);
+            Reply::error(500, &format!("prediction failed: {message}"))
+        }
+        PredictError::Stopped => Reply::error(503, "the server is shutting down: retry later"),
     }
 }
 
-fn prediction_reply(loaded: &LoadedModel, probabilities: &[f32; model::CLASSES]) -> Reply {
+fn prediction_reply(class_names: &[String], probabilities: &[f32; model::CLASSES]) -> Reply {
     let class_index = probabilities
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or(0, |(index, _)| index);
-    let class_name = loaded
-        .class_names
+    let class_name = class_names
         .get(class_index)
         .map_or("unknown", String::as_str);
     Reply::json(

@@ -16,8 +16,9 @@ use tiny_http::Server;
 
 use crate::admission::{Permit, Rejection};
 use crate::app::App;
+use crate::batcher::{PredictError, Rows};
 use crate::http::{self, Exchange, Reply};
-use crate::routes;
+use crate::routes::{self, Outcome};
 use crate::watchdog;
 use crate::Event;
 
@@ -134,7 +135,11 @@ fn dispatch(app: &App, request: tiny_http::Request, jobs: &SyncSender<Job>) {
     let mut exchange = Exchange::new(request);
     let needs_model = routes::needs_model(exchange.request());
     if !needs_model {
-        let reply = run_handler(app, &mut exchange, &context);
+        // Only model routes defer to the batcher, so this is always a reply.
+        let reply = match run_handler(app, &mut exchange, &context) {
+            Outcome::Reply(reply) => reply,
+            Outcome::Predict(_) => Reply::error(500, "internal error: a probe asked for the model"),
+        };
         finish(exchange, reply, &context);
         return;
     }
@@ -206,17 +211,49 @@ fn run_compute(app: &App, queue: &Mutex<Receiver<Job>>) {
             Err(poisoned) => poisoned.into_inner().recv(),
         };
         // Every sender is gone once the dispatcher returns: the drain is over.
-        let Ok(mut job) = job else { return };
-        let reply = if job.context.expired() {
-            routes::timed_out(&job.context)
-        } else {
-            run_handler(app, &mut job.exchange, &job.context)
-        };
-        finish(job.exchange, reply, &job.context);
+        let Ok(job) = job else { return };
+        run_job(app, job);
     }
 }
 
-fn run_handler(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Reply {
+/// Handles one model request. A prediction goes to the batcher with a
+/// completion that sends its reply, so this worker can take the next
+/// request while the batch runs.
+fn run_job(app: &App, mut job: Job) {
+    if job.context.expired() {
+        finish(job.exchange, routes::timed_out(&job.context), &job.context);
+        return;
+    }
+    let announcement = app.batcher.announce();
+    let outcome = run_handler(app, &mut job.exchange, &job.context);
+    let prediction = match outcome {
+        Outcome::Reply(reply) => {
+            finish(job.exchange, reply, &job.context);
+            return;
+        }
+        Outcome::Predict(prediction) => prediction,
+    };
+    let Job {
+        exchange,
+        context,
+        _permit: permit,
+    } = job;
+    let deadline = context.deadline;
+    let complete = Box::new(move |result: Result<Rows, PredictError>| {
+        let reply = match result {
+            // Rows that arrive after the deadline are late all the same.
+            Ok(_) if context.expired() => routes::timed_out(&context),
+            Ok(rows) => (prediction.respond)(rows),
+            Err(error) => routes::predict_error_reply(&error, &context),
+        };
+        finish(exchange, reply, &context);
+        drop(permit);
+    });
+    app.batcher.submit(prediction.pixels, deadline, complete);
+    drop(announcement);
+}
+
+fn run_handler(app: &App, exchange: &mut Exchange, context: &RequestContext) -> Outcome {
     panic::catch_unwind(AssertUnwindSafe(|| routes::handle(app, exchange, context))).unwrap_or_else(
         |_| {
             log::error!("request {}: the handler panicked", context.id);
@@ -224,6 +261,7 @@ fn run_handler(app: &App, exchange: &mut Exchange, context: &RequestContext) -> 
                 500,
                 "internal error while handling the request: see the server log",
             )
+            .into()
         },
     )
 }

@@ -62,16 +62,21 @@ pub fn stop(app: &App, server: &Server, workers: &Workers, events: &Receiver<Eve
     server.unblock();
     let timeout = app.settings.drain_timeout;
     let deadline = Instant::now() + timeout;
-    while !workers.finished() && Instant::now() < deadline {
+    // Predictions finish on the batch runners after their worker moved on,
+    // so the drain also waits for every admitted request to be answered.
+    let drained = || workers.finished() && app.admission.in_flight() == 0;
+    while !drained() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
+    app.batcher.close();
 
-    if workers.finished() {
+    if drained() {
         log::info!("all workers finished their requests");
     } else {
         log::warn!(
-            "{} still busy after {:.1} s (write_timeout); exiting anyway",
+            "{} and {} still busy after {:.1} s (write_timeout); exiting anyway",
             plural(workers.busy_compute(), "worker"),
+            plural(app.admission.in_flight(), "request"),
             timeout.as_secs_f64()
         );
     }
