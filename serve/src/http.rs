@@ -26,13 +26,18 @@ const TINY_HTTP_BUFFERED_BODY_BYTES: usize = 1024;
 /// enough that its one-shot buffer costs nothing.
 const MAX_DRAINED_BYTES: usize = 1024 * 1024;
 
-/// A JSON reply: status, body and an optional `Allow` header for 405.
+/// `Content-Type` of every reply but `GET /metrics`.
+const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// A reply: status, body, its content type and an optional `Allow` header for 405.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
-    /// Serialized JSON body.
+    /// The body: serialized JSON unless `content_type` names another format.
     pub body: String,
+    /// Value of the `Content-Type` header.
+    pub content_type: &'static str,
     /// Value of the `Allow` header.
     pub allow: Option<&'static str>,
 }
@@ -44,6 +49,7 @@ impl Reply {
             Ok(body) => Self {
                 status,
                 body,
+                content_type: JSON_CONTENT_TYPE,
                 allow: None,
             },
             Err(error) => Self::error(500, &format!("failed to serialize the reply: {error}")),
@@ -56,6 +62,17 @@ impl Reply {
         Self {
             status,
             body,
+            content_type: JSON_CONTENT_TYPE,
+            allow: None,
+        }
+    }
+
+    /// Builds a reply whose body is not JSON.
+    pub fn text(status: u16, body: String, content_type: &'static str) -> Self {
+        Self {
+            status,
+            body,
+            content_type,
             allow: None,
         }
     }
@@ -72,7 +89,7 @@ impl Reply {
     fn into_response(self) -> Response<io::Cursor<Vec<u8>>> {
         let mut response =
             Response::from_data(self.body.into_bytes()).with_status_code(self.status);
-        response.add_header(header("Content-Type", "application/json"));
+        response.add_header(header("Content-Type", self.content_type));
         if let Some(allow) = self.allow {
             response.add_header(header("Allow", allow));
         }
@@ -81,7 +98,7 @@ impl Reply {
 }
 
 fn header(field: &'static str, value: &'static str) -> Header {
-    // Both strings are ASCII constants of this module, which `from_bytes` always accepts.
+    // Both strings are ASCII constants of this crate, which `from_bytes` always accepts.
     Header::from_bytes(field.as_bytes(), value.as_bytes())
         .unwrap_or_else(|()| unreachable!("invalid constant header {field}"))
 }
@@ -259,9 +276,10 @@ fn abandon(request: Request, reply: &Reply, id: u64) {
         .map(|methods| format!("Allow: {methods}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
         reply.status,
         tiny_http::StatusCode(reply.status).default_reason_phrase(),
+        reply.content_type,
         reply.body.len()
     );
     let written = stream
