@@ -14,6 +14,7 @@ use rayon::ThreadPool;
 use crate::cli::Mode;
 use crate::fetch::DataPlan;
 use crate::function::LockFile;
+use crate::metrics::Metrics;
 
 /// Resolved settings of one `serve` run.
 #[derive(Debug, Clone)]
@@ -80,6 +81,8 @@ pub struct App {
     pub settings: Settings,
     /// The compute pool every model call runs in.
     pub pool: ThreadPool,
+    /// The series `GET /metrics` exports.
+    pub metrics: Metrics,
     model: OnceLock<LoadedModel>,
     phase: Mutex<Phase>,
     lock_file: Option<LockFile>,
@@ -93,9 +96,11 @@ impl App {
             Mode::Function => Some(LockFile::new(settings.lock_file.clone())),
             Mode::Server => None,
         };
+        let metrics = Metrics::new(settings.mode);
         Self {
             settings,
             pool,
+            metrics,
             model: OnceLock::new(),
             phase: Mutex::new(Phase::Starting),
             lock_file,
@@ -132,6 +137,7 @@ impl App {
             lock_file.create()?;
         }
         *phase = Phase::Ready;
+        self.metrics.set_model_ready(true);
         Ok(true)
     }
 
@@ -147,6 +153,7 @@ impl App {
     pub fn begin_draining(&self) {
         let mut phase = self.lock_phase();
         *phase = Phase::Draining;
+        self.metrics.set_model_ready(false);
         if let Some(lock_file) = &self.lock_file {
             lock_file.remove();
         }

@@ -1,5 +1,7 @@
-//! Request dispatch: which path and method run which handler, and the JSON
+//! Request dispatch: which path and method run which handler, and the reply
 //! each handler returns.
+
+use std::time::Instant;
 
 use serde::Serialize;
 use tiny_http::Method;
@@ -26,8 +28,9 @@ pub fn handle(app: &App, exchange: &mut Exchange) -> Reply {
 
     match path.as_str() {
         "/_/health" | "/_/ready" if is_get => health_reply(app.phase()),
+        "/metrics" if is_get => app.metrics.reply(),
         "/" if is_get => evaluate(app),
-        "/_/health" | "/_/ready" | "/" => {
+        "/_/health" | "/_/ready" | "/metrics" | "/" => {
             Reply::method_not_allowed(method.as_str(), &path, "GET, HEAD")
         }
         "/predict" if method == Method::Post => predict(app, exchange),
@@ -35,7 +38,8 @@ pub fn handle(app: &App, exchange: &mut Exchange) -> Reply {
         _ => Reply::error(
             404,
             &format!(
-                "no route for {path}: use GET /, POST /predict, GET /_/health or GET /_/ready"
+                "no route for {path}: use GET /, POST /predict, GET /_/health, GET /_/ready \
+                 or GET /metrics"
             ),
         ),
     }
@@ -116,7 +120,13 @@ fn predict(app: &App, exchange: &mut Exchange) -> Reply {
         );
     }
 
-    match app.pool.install(|| loaded.network.predict(&image)) {
+    let started = Instant::now();
+    let predicted = app.pool.install(|| loaded.network.predict(&image));
+    if predicted.is_ok() {
+        app.metrics.observe_inference(started.elapsed());
+        app.metrics.observe_batch(1);
+    }
+    match predicted {
         Ok(rows) => match rows.first() {
             Some(probabilities) => prediction_reply(loaded, probabilities),
             None => Reply::error(500, "the network returned no prediction"),

@@ -52,6 +52,7 @@ fn run_worker(app: &App, server: &Server, events: &Sender<Event>) {
 fn handle(app: &App, request: tiny_http::Request) {
     let id = app.next_request_id();
     log::debug!("request {id}: {} {}", request.method(), request.url());
+    let in_flight = app.metrics.start_request(request.method(), request.url());
     let mut exchange = Exchange::new(request);
 
     let reply = panic::catch_unwind(AssertUnwindSafe(|| routes::handle(app, &mut exchange)))
@@ -72,5 +73,10 @@ fn handle(app: &App, request: tiny_http::Request) {
             reply.status
         );
     }
+    let status = reply.status;
     http::send(exchange, reply, id);
+    // NOTE: a reply whose request body is drained on a helper thread may
+    // still be in transit here, so its duration can be shorter than the
+    // time to send it.
+    in_flight.finish(status);
 }
