@@ -12,10 +12,11 @@ use model::Network;
 use rayon::ThreadPool;
 
 use crate::admission::Admission;
-use crate::batcher::{BatchLimits, Batcher};
+use crate::batcher::{BatchLimits, BatchObserver, Batcher};
 use crate::cli::Mode;
 use crate::fetch::DataPlan;
 use crate::function::LockFile;
+use crate::metrics::Metrics;
 
 /// Resolved settings of one `serve` run.
 #[derive(Debug, Clone)]
@@ -103,6 +104,8 @@ pub struct App {
     pub admission: Arc<Admission>,
     /// The queue that batches concurrent predictions.
     pub batcher: Batcher,
+    /// The series `GET /metrics` exports.
+    pub metrics: Arc<Metrics>,
     model: OnceLock<LoadedModel>,
     phase: Mutex<Phase>,
     lock_file: Option<LockFile>,
@@ -123,12 +126,19 @@ impl App {
             settings.max_queue,
             settings.max_inflight,
         ));
-        let batcher = Batcher::new(settings.batch, None);
+        let metrics = Arc::new(Metrics::new(settings.mode));
+        let observed = Arc::clone(&metrics);
+        let observer: BatchObserver = Box::new(move |images, elapsed| {
+            observed.observe_batch(images);
+            observed.observe_inference(elapsed);
+        });
+        let batcher = Batcher::new(settings.batch, Some(observer));
         Self {
             settings,
             pool,
             admission,
             batcher,
+            metrics,
             model: OnceLock::new(),
             phase: Mutex::new(Phase::Starting),
             lock_file,
@@ -163,6 +173,7 @@ impl App {
         // A second call finds the phase already Ready and returns above.
         let _ = self.model.set(model);
         *phase = Phase::Ready;
+        self.metrics.set_model_ready(true);
         Ok(true)
     }
 
@@ -178,6 +189,7 @@ impl App {
     pub fn begin_draining(&self) {
         let mut phase = self.lock_phase();
         *phase = Phase::Draining;
+        self.metrics.set_model_ready(false);
         if let Some(lock_file) = &self.lock_file {
             lock_file.remove();
         }

@@ -82,8 +82,9 @@ struct Queue {
     closed: bool,
 }
 
-/// Called with the image count of every batch run, for metrics.
-pub type BatchObserver = Box<dyn Fn(usize) + Send + Sync>;
+/// Called with the image count and forward-pass time of every batch run,
+/// for metrics.
+pub type BatchObserver = Box<dyn Fn(usize, Duration) + Send + Sync>;
 
 /// The queue of predictions and the state the runners share.
 pub struct Batcher {
@@ -241,9 +242,7 @@ fn run(app: &App) {
 fn run_batch(app: &App, jobs: Vec<Job>) {
     let images: usize = jobs.iter().map(Job::images).sum();
     log::debug!("batch of {images} images from {} requests", jobs.len());
-    if let Some(observe) = &app.batcher.observer {
-        observe(images);
-    }
+    let started = Instant::now();
     let result = match app.ready_model() {
         Some(loaded) => {
             let pixels: Vec<&Pixels> = jobs.iter().map(|job| &job.pixels).collect();
@@ -253,6 +252,9 @@ fn run_batch(app: &App, jobs: Vec<Job>) {
         }
         None => Err("the model is not loaded yet".to_owned()),
     };
+    if let (Ok(_), Some(observe)) = (&result, &app.batcher.observer) {
+        observe(images, started.elapsed());
+    }
     match result {
         Ok(rows) => {
             let mut rows = rows.into_iter();

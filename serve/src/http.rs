@@ -109,7 +109,7 @@ impl Reply {
 const JSON: &str = "application/json";
 
 fn header(field: &'static str, value: &'static str) -> Header {
-    // Both strings are ASCII constants of this module, which `from_bytes` always accepts.
+    // Both strings are ASCII constants of this crate, which `from_bytes` always accepts.
     Header::from_bytes(field.as_bytes(), value.as_bytes())
         .unwrap_or_else(|()| unreachable!("invalid constant header {field}"))
 }

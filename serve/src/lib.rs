@@ -15,6 +15,7 @@ pub mod duration;
 pub mod fetch;
 pub mod function;
 pub mod http;
+pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
@@ -246,8 +247,14 @@ fn spawn_startup(app: &Arc<App>, events: mpsc::Sender<Event>) -> anyhow::Result<
     thread::Builder::new()
         .name("startup".into())
         .spawn(move || {
+            let started = Instant::now();
             let event = match startup::prepare(&app).and_then(|model| app.make_ready(model)) {
-                Ok(_) => Event::Ready,
+                Ok(ready) => {
+                    if ready {
+                        app.metrics.set_model_load_time(started.elapsed());
+                    }
+                    Event::Ready
+                }
                 Err(error) => Event::StartupFailed(error),
             };
             let _ = events.send(event);

@@ -1,4 +1,4 @@
-//! Request dispatch: which path and method run which handler, and the JSON
+//! Request dispatch: which path and method run which handler, and the reply
 //! each handler returns.
 
 use serde::Serialize;
@@ -66,8 +66,9 @@ pub fn handle(app: &App, exchange: &mut Exchange, context: &RequestContext) -> O
     match path.as_str() {
         "/_/health" if is_get => health_reply(app.phase()).into(),
         "/_/ready" if is_get => ready_reply(app.phase(), &app.admission).into(),
+        "/metrics" if is_get => app.metrics.reply().into(),
         "/" if is_get => evaluate(app, context).into(),
-        "/_/health" | "/_/ready" | "/" => {
+        "/_/health" | "/_/ready" | "/metrics" | "/" => {
             Reply::method_not_allowed(method.as_str(), &path, "GET, HEAD").into()
         }
         "/predict" if method == Method::Post => predict(app, exchange),
@@ -75,7 +76,8 @@ pub fn handle(app: &App, exchange: &mut Exchange, context: &RequestContext) -> O
         _ => Reply::error(
             404,
             &format!(
-                "no route for {path}: use GET /, POST /predict, GET /_/health or GET /_/ready"
+                "no route for {path}: use GET /, POST /predict, GET /_/health, GET /_/ready \
+                 or GET /metrics"
             ),
         )
         .into(),

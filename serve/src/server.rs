@@ -18,12 +18,12 @@ use crate::admission::{Permit, Rejection};
 use crate::app::App;
 use crate::batcher::{PredictError, Rows};
 use crate::http::{self, Exchange, Reply};
+use crate::metrics::InFlightRequest;
 use crate::routes::{self, Outcome};
 use crate::watchdog;
 use crate::Event;
 
 /// What a handler needs to know about the request besides its contents.
-#[derive(Debug, Clone)]
 pub struct RequestContext {
     /// Id of the request in log lines: the `X-Request-Id` header, or a
     /// process-wide counter.
@@ -36,6 +36,8 @@ pub struct RequestContext {
     pub deadline: Option<Instant>,
     /// The time limit behind `deadline`.
     pub timeout: Option<Duration>,
+    /// The request's place in the request metrics, recorded when it is answered.
+    in_flight: InFlightRequest,
 }
 
 impl RequestContext {
@@ -140,14 +142,14 @@ fn dispatch(app: &App, request: tiny_http::Request, jobs: &SyncSender<Job>) {
             Outcome::Reply(reply) => reply,
             Outcome::Predict(_) => Reply::error(500, "internal error: a probe asked for the model"),
         };
-        finish(exchange, reply, &context);
+        finish(exchange, reply, context);
         return;
     }
 
     let permit = match app.admission.try_admit() {
         Ok(permit) => permit,
         Err(rejection) => {
-            finish(exchange, rejection_reply(rejection), &context);
+            finish(exchange, rejection_reply(rejection), context);
             return;
         }
     };
@@ -160,7 +162,7 @@ fn dispatch(app: &App, request: tiny_http::Request, jobs: &SyncSender<Job>) {
         Ok(()) => {}
         Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
             let reply = Reply::error(503, "no compute worker is running: retry later");
-            finish(job.exchange, reply, &job.context);
+            finish(job.exchange, reply, job.context);
         }
     }
 }
@@ -178,6 +180,7 @@ fn request_context(app: &App, request: &tiny_http::Request) -> RequestContext {
         watchdog::request_timeout(app.settings.exec_timeout, header("X-Timeout").as_deref());
     let received = Instant::now();
     RequestContext {
+        in_flight: app.metrics.start_request(request.method(), request.url()),
         id,
         call_id: header("X-Call-Id"),
         received,
@@ -221,23 +224,26 @@ fn run_compute(app: &App, queue: &Mutex<Receiver<Job>>) {
 /// request while the batch runs.
 fn run_job(app: &App, mut job: Job) {
     if job.context.expired() {
-        finish(job.exchange, routes::timed_out(&job.context), &job.context);
+        let reply = routes::timed_out(&job.context);
+        finish(job.exchange, reply, job.context);
         return;
     }
     let announcement = app.batcher.announce();
     let outcome = run_handler(app, &mut job.exchange, &job.context);
-    let prediction = match outcome {
-        Outcome::Reply(reply) => {
-            finish(job.exchange, reply, &job.context);
-            return;
-        }
-        Outcome::Predict(prediction) => prediction,
-    };
     let Job {
         exchange,
         context,
         _permit: permit,
     } = job;
+    let prediction = match outcome {
+        Outcome::Reply(reply) => {
+            // Freed first, so that a client that has its response can be admitted again.
+            drop(permit);
+            finish(exchange, reply, context);
+            return;
+        }
+        Outcome::Predict(prediction) => prediction,
+    };
     let deadline = context.deadline;
     let complete = Box::new(move |result: Result<Rows, PredictError>| {
         let reply = match result {
@@ -246,8 +252,8 @@ fn run_job(app: &App, mut job: Job) {
             Ok(rows) => (prediction.respond)(rows),
             Err(error) => routes::predict_error_reply(&error, &context),
         };
-        finish(exchange, reply, &context);
         drop(permit);
+        finish(exchange, reply, context);
     });
     app.batcher.submit(prediction.pixels, deadline, complete);
     drop(announcement);
@@ -267,7 +273,7 @@ fn run_handler(app: &App, exchange: &mut Exchange, context: &RequestContext) -> 
 }
 
 /// Adds the headers every response carries, logs an error reply, and sends it.
-fn finish(exchange: Exchange, reply: Reply, context: &RequestContext) {
+fn finish(exchange: Exchange, reply: Reply, context: RequestContext) {
     let mut reply = reply
         .header(
             "X-Duration-Seconds",
@@ -292,5 +298,8 @@ fn finish(exchange: Exchange, reply: Reply, context: &RequestContext) {
             reply.status
         );
     }
+    // Recorded before sending, so that a client that has its response
+    // never finds its own request still counted as in flight.
+    context.in_flight.finish(reply.status);
     http::send(exchange, reply, &context.id);
 }
