@@ -86,9 +86,41 @@ impl Network {
     /// [`ModelError::Input`] when the length is not a positive multiple of
     /// 3072.
     pub fn predict(&self, images: &[u8]) -> Result<Vec<[f32; CLASSES]>> {
+        self.predict_with(images, |pixels, input| {
+            self.stats
+                .normalise(pixels, input)
+                .map_err(ModelError::from)
+        })
+    }
+
+    /// Returns the class probabilities of CIFAR-layout images given as
+    /// `n * 3072` pixel values on the 0..255 scale, which may be fractional.
+    ///
+    /// The normalisation is the one [`Network::predict`] applies, so
+    /// integer values give bit for bit the rows of `predict` on the same
+    /// bytes. Values are not range-checked, so callers reject values outside
+    /// 0..255 and non-finite ones, which would give meaningless rows.
+    ///
+    /// # Errors
+    /// [`ModelError::Input`] when the length is not a positive multiple of
+    /// 3072.
+    pub fn predict_pixels(&self, pixels: &[f32]) -> Result<Vec<[f32; CLASSES]>> {
+        self.predict_with(pixels, |pixels, input| {
+            normalise_pixels(&self.stats, pixels, input);
+            Ok(())
+        })
+    }
+
+    /// Runs inference over `images` in batches of [`INFERENCE_BATCH`];
+    /// `normalise(pixels, input)` converts whole images into network input.
+    fn predict_with<T, F>(&self, images: &[T], normalise: F) -> Result<Vec<[f32; CLASSES]>>
+    where
+        T: Sync,
+        F: Fn(&[T], &mut [f32]) -> Result<()> + Sync,
+    {
         if images.is_empty() || images.len() % IMAGE_BYTES != 0 {
             return Err(ModelError::Input(format!(
-                "{} bytes of pixels; send a positive multiple of {IMAGE_BYTES} \
+                "{} pixel values; send a positive multiple of {IMAGE_BYTES} \
                  (3 planes of 32 x 32, red then green then blue)",
                 images.len()
             )));
@@ -101,10 +133,7 @@ impl Network {
         for batch in images.chunks(INFERENCE_BATCH * IMAGE_BYTES) {
             let batch_count = batch.len() / IMAGE_BYTES;
             let fill = |first: usize, input: &mut [f32]| {
-                let pixels = &batch[first * IMAGE_BYTES..][..input.len()];
-                self.stats
-                    .normalise(pixels, input)
-                    .map_err(ModelError::from)
+                normalise(&batch[first * IMAGE_BYTES..][..input.len()], input)
             };
             let (logits, probabilities) = (
                 &mut logits[..batch_count * CLASSES],
@@ -119,6 +148,21 @@ impl Network {
             }));
         }
         Ok(rows)
+    }
+}
+
+/// Writes `(pixel / 255 - mean) / std` of each channel plane to `out`, in
+/// f32 arithmetic exactly as [`ChannelStats::normalise`] computes its
+/// table, so that integer pixels give the same bits as bytes do.
+fn normalise_pixels(stats: &ChannelStats, pixels: &[f32], out: &mut [f32]) {
+    let plane = IMAGE_BYTES / 3;
+    let planes = pixels.chunks_exact(plane).zip(out.chunks_exact_mut(plane));
+    for (index, (pixels, out)) in planes.enumerate() {
+        let channel = index % 3;
+        let (mean, std) = (stats.mean[channel], stats.std[channel]);
+        for (value, &pixel) in out.iter_mut().zip(pixels) {
+            *value = (pixel / 255.0 - mean) / std;
+        }
     }
 }
 
@@ -186,4 +230,61 @@ pub(crate) fn argmax(row: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns five images that contain every byte value in each channel.
+    /// Five images take both the one-chunk and the parallel path of
+    /// `Inference::logits`.
+    fn images() -> Vec<u8> {
+        (0..5 * IMAGE_BYTES)
+            .map(|index| (index * 7 % 256) as u8)
+            .collect()
+    }
+
+    fn network() -> Network {
+        let stats = ChannelStats {
+            mean: [0.49, 0.48, 0.45],
+            std: [0.25, 0.24, 0.26],
+        };
+        Network::new(3, 0.25, stats).unwrap()
+    }
+
+    #[test]
+    fn predict_pixels_matches_predict_bits() {
+        let network = network();
+        let bytes = images();
+        let pixels: Vec<f32> = bytes.iter().map(|&byte| f32::from(byte)).collect();
+        let from_bytes = network.predict(&bytes).unwrap();
+        let from_pixels = network.predict_pixels(&pixels).unwrap();
+        assert_eq!(from_bytes.len(), 5);
+        assert_eq!(from_pixels.len(), 5);
+        for (image, (left, right)) in from_bytes.iter().zip(&from_pixels).enumerate() {
+            let left = left.map(f32::to_bits);
+            let right = right.map(f32::to_bits);
+            assert_eq!(left, right, "image {image}");
+        }
+    }
+
+    #[test]
+    fn predict_pixels_sees_fractions() {
+        let network = network();
+        let whole = vec![100.0; IMAGE_BYTES];
+        let fraction = vec![100.5; IMAGE_BYTES];
+        let whole = network.predict_pixels(&whole).unwrap();
+        let fraction = network.predict_pixels(&fraction).unwrap();
+        assert_ne!(whole, fraction);
+    }
+
+    #[test]
+    fn predict_pixels_rejects_partial_image() {
+        let network = network();
+        let error = network.predict_pixels(&[0.0; 100]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("100 pixel values"), "{message}");
+        assert!(network.predict_pixels(&[]).is_err());
+    }
 }
