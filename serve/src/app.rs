@@ -40,6 +40,8 @@ pub struct Settings {
     pub lock_file: PathBuf,
     /// Maximum wait for in-flight requests at shutdown.
     pub drain_timeout: Duration,
+    /// Name of the model in the V2 inference API paths.
+    pub model_name: String,
 }
 
 /// The network and what `GET /` and `POST /predict` need besides it.

@@ -84,6 +84,10 @@ pub struct Cli {
     /// Lock file written once the model is ready in function mode and removed on shutdown.
     #[arg(long, value_name = "PATH", default_value = "/tmp/.lock")]
     pub lock_file: PathBuf,
+
+    /// Model name in the KServe V2 inference API paths, /v2/models/NAME/...: letters, digits, '_', '.' and '-'.
+    #[arg(long, value_name = "NAME", default_value = crate::v2::DEFAULT_MODEL_NAME, value_parser = crate::v2::parse_model_name)]
+    pub model_name: String,
 }
 
 impl Cli {

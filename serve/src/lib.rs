@@ -18,6 +18,7 @@ pub mod server;
 pub mod shutdown;
 pub mod startup;
 pub mod threads;
+pub mod v2;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -124,6 +125,7 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         save: cli.save,
         lock_file: cli.lock_file,
         drain_timeout: drain_timeout(),
+        model_name: cli.model_name,
     })
 }
 

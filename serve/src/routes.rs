@@ -7,6 +7,7 @@ use tiny_http::Method;
 use crate::app::{App, LoadedModel};
 use crate::function::health_reply;
 use crate::http::{Exchange, Reply};
+use crate::v2;
 
 /// Bytes of one raw image in CIFAR layout: 1024 red, 1024 green, 1024 blue.
 pub const IMAGE_BYTES: usize = data::IMAGE_BYTES;
@@ -32,10 +33,12 @@ pub fn handle(app: &App, exchange: &mut Exchange) -> Reply {
         }
         "/predict" if method == Method::Post => predict(app, exchange),
         "/predict" => Reply::method_not_allowed(method.as_str(), &path, "POST"),
+        _ if v2::is_v2_path(&path) => v2::handle(app, exchange, &method, &path),
         _ => Reply::error(
             404,
             &format!(
-                "no route for {path}: use GET /, POST /predict, GET /_/health or GET /_/ready"
+                "no route for {path}: use GET /, POST /predict, GET /_/health, GET /_/ready \
+                 or the KServe V2 routes under /v2"
             ),
         ),
     }
