@@ -6,11 +6,13 @@ use serde::Serialize;
 use crate::app::App;
 use crate::http::{BodyError, Exchange, Reply};
 
-use super::request::{parse_request, InferRequest, Pixels};
+use super::pixels::Pixels;
+use super::request::{parse_request, InferRequest};
 use super::route::ModelPath;
 use super::{MAX_BATCH, MAX_BODY_BYTES, OUTPUT_NAME};
 
-/// Header that the binary tensor data extension sets on a request.
+/// Header of the binary tensor data extension: the size of the JSON at the
+/// start of the body, which the tensors' raw bytes follow.
 const BINARY_HEADER: &str = "Inference-Header-Content-Length";
 
 #[derive(Serialize)]
@@ -37,22 +39,18 @@ pub fn infer(app: &App, exchange: &mut Exchange, model: ModelPath<'_>) -> Reply 
     let Some(loaded) = app.ready_model() else {
         return super::handlers::model_not_ready(app, model.name);
     };
-    if has_header(exchange, BINARY_HEADER) {
-        return Reply::error(
-            400,
-            &format!(
-                "the request has an {BINARY_HEADER} header, but this server does not \
-                 implement the binary tensor data extension: send the tensor as JSON \
-                 (with tritonclient, set_data_from_numpy(array, binary_data=False))"
-            ),
-        );
-    }
+    let json_size = match json_size(exchange) {
+        Ok(size) => size,
+        Err(message) => return Reply::error(400, &message),
+    };
     let body = match exchange.read_body(MAX_BODY_BYTES) {
         Ok(body) => body,
         Err(BodyError::TooLarge(_)) => return too_large(exchange),
         Err(error) => return error.into_reply(),
     };
-    let request = match parse_request(&body) {
+    let parsed =
+        split_body(&body, json_size).and_then(|(json, binary)| parse_request(json, binary));
+    let request = match parsed {
         Ok(request) => request,
         Err(message) => return Reply::error(400, &message),
     };
@@ -90,12 +88,37 @@ fn response(model: ModelPath<'_>, request: &InferRequest, rows: &[[f32; model::C
     )
 }
 
-fn has_header(exchange: &Exchange, field: &'static str) -> bool {
-    exchange
+/// Returns the size of the JSON part of the body from the binary tensor
+/// data extension's header, or `None` when the whole body is JSON.
+fn json_size(exchange: &Exchange) -> Result<Option<usize>, String> {
+    let header = exchange
         .request()
         .headers()
         .iter()
-        .any(|header| header.field.equiv(field))
+        .find(|header| header.field.equiv(BINARY_HEADER));
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let value = header.value.as_str();
+    value.trim().parse().map(Some).map_err(|_| {
+        format!(
+            "invalid {BINARY_HEADER} header '{value}': expected the size in bytes of the JSON \
+             at the start of the body"
+        )
+    })
+}
+
+/// Splits the body into its JSON and its binary tensor data.
+fn split_body(body: &[u8], json_size: Option<usize>) -> Result<(&[u8], &[u8]), String> {
+    match json_size {
+        None => Ok((body, &[])),
+        Some(size) if size <= body.len() => Ok(body.split_at(size)),
+        Some(size) => Err(format!(
+            "the {BINARY_HEADER} header is {size}, but the body has only {} bytes: set it to \
+             the size of the JSON at the start of the body",
+            body.len()
+        )),
+    }
 }
 
 fn too_large(exchange: &Exchange) -> Reply {

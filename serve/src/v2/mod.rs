@@ -5,18 +5,25 @@
 //! Its one input takes a batch of 32x32 RGB images as FP32 or UINT8 pixel
 //! values on the 0..255 scale, shaped `[N, 3, 32, 32]` (CHW) or
 //! `[N, 32, 32, 3]` (HWC). Its one output, `probabilities`, is FP32
-//! `[N, 10]`. The binary tensor data extension is not implemented.
+//! `[N, 10]`.
+//!
+//! Inputs may use the binary tensor data extension. Outputs are always
+//! JSON, which tritonclient 2.73 reads even when it asked for binary
+//! outputs. Because only the input half of the extension is implemented,
+//! `GET /v2` lists no extension.
 
 mod data;
 mod handlers;
 mod infer;
 mod metadata;
+mod pixels;
 mod request;
 mod route;
 
 pub use data::TensorData;
 pub use handlers::handle;
-pub use request::{parse_request, InferRequest, Pixels};
+pub use pixels::Pixels;
+pub use request::{parse_request, InferRequest};
 pub use route::{Endpoint, ModelPath, Route};
 
 /// Model name served when `--model-name` is not given.

@@ -1,5 +1,5 @@
-//! The inference request JSON: parsing, validation against the model's one
-//! input and output, and conversion to CIFAR layout.
+//! The inference request JSON: parsing and validation against the model's
+//! one input and output.
 
 use std::fmt;
 
@@ -8,13 +8,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::data::TensorData;
-use super::{IMAGE_VALUES, MAX_BATCH, OUTPUT_NAME};
+use super::pixels::{self, Datatype, Elements, Layout, Pixels, Tensor, CHANNELS};
+use super::{MAX_BATCH, OUTPUT_NAME};
 
 /// Side of an image in pixels.
 const SIDE: usize = 32;
-
-/// Colour channels of an image.
-const CHANNELS: usize = 3;
 
 /// A validated inference request.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,32 +23,6 @@ pub struct InferRequest {
     pub images: usize,
     /// The pixels, in CIFAR layout.
     pub pixels: Pixels,
-}
-
-/// Pixels of a batch in CIFAR layout: per image 1024 red, 1024 green and
-/// 1024 blue values, each plane row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pixels {
-    /// From a UINT8 tensor.
-    Bytes(Vec<u8>),
-    /// From an FP32 tensor, on the 0..255 scale.
-    Values(Vec<f32>),
-}
-
-/// Element type of the input tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Datatype {
-    Fp32,
-    Uint8,
-}
-
-/// Order of the axes after the batch axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    /// `[N, 3, 32, 32]`: channel, row, column, as CIFAR stores images.
-    Chw,
-    /// `[N, 32, 32, 3]`: row, column, channel, as most image libraries do.
-    Hwc,
 }
 
 #[derive(Deserialize)]
@@ -118,13 +90,15 @@ impl<'de> Visitor<'de> for OneInputVisitor {
     }
 }
 
-/// Parses and validates an inference request body.
+/// Parses and validates an inference request: `json` is the JSON object,
+/// and `binary` the rest of the body when the request uses the binary
+/// tensor data extension, else empty.
 ///
 /// # Errors
 /// A message for a 400 reply that names the invalid field or value and
 /// what the model accepts.
-pub fn parse_request(body: &[u8]) -> Result<InferRequest, String> {
-    let request: RequestJson = serde_json::from_slice(body).map_err(|error| {
+pub fn parse_request(json: &[u8], binary: &[u8]) -> Result<InferRequest, String> {
+    let request: RequestJson = serde_json::from_slice(json).map_err(|error| {
         format!(
             "invalid inference request: {error}; send a JSON object such as \
              {{\"inputs\": [{{\"name\": \"input\", \"datatype\": \"UINT8\", \
@@ -139,17 +113,17 @@ pub fn parse_request(body: &[u8]) -> Result<InferRequest, String> {
     let label = format!("input '{}'", input.name);
     let datatype = parse_datatype(&input.datatype, &label)?;
     let (layout, images) = parse_shape(&input.shape, &label)?;
-    let data = take_data(input.data, input.parameters.as_ref(), &label)?;
-    check_count(&data, &input.shape, &label)?;
-
-    let pixels = match datatype {
-        Datatype::Uint8 => Pixels::Bytes(to_cifar_layout(to_bytes(&data.values, &label)?, layout)),
-        Datatype::Fp32 => Pixels::Values(to_cifar_layout(to_floats(&data.values, &label)?, layout)),
+    let elements = take_elements(input.data, input.parameters.as_ref(), binary, &label)?;
+    let tensor = Tensor {
+        datatype,
+        shape: &input.shape,
+        layout,
+        label: &label,
     };
     Ok(InferRequest {
         id: request.id,
         images,
-        pixels,
+        pixels: pixels::decode(tensor, elements)?,
     })
 }
 
@@ -199,93 +173,52 @@ fn parse_shape(shape: &[i64], label: &str) -> Result<(Layout, usize), String> {
     }
 }
 
-fn take_data(
+/// Picks the JSON `data` field, or the binary part of the body when the
+/// input has a `binary_data_size` parameter.
+fn take_elements<'a>(
     data: Option<TensorData>,
     parameters: Option<&Map<String, Value>>,
+    binary: &'a [u8],
     label: &str,
-) -> Result<TensorData, String> {
-    if parameters.is_some_and(|parameters| parameters.contains_key("binary_data_size")) {
-        return Err(format!(
-            "{label} uses the binary tensor data extension, which this server does not \
-             implement: send the values in the JSON \"data\" field (with tritonclient, \
-             set_data_from_numpy(array, binary_data=False))"
-        ));
+) -> Result<Elements<'a>, String> {
+    let binary_size = binary_data_size(parameters, label)?;
+    match (data, binary_size) {
+        (Some(_), Some(_)) => Err(format!(
+            "{label} has both a \"data\" field and a binary_data_size parameter: send the \
+             values one way only"
+        )),
+        (Some(_), None) if !binary.is_empty() => Err(format!(
+            "{} bytes of binary data follow the JSON, but {label} has no binary_data_size \
+             parameter: set it to the tensor's size in bytes, or send no binary data",
+            binary.len()
+        )),
+        (Some(data), None) => Ok(Elements::Json(data)),
+        (None, Some(size)) if size != binary.len() => Err(format!(
+            "{label} has binary_data_size {size}, but {} bytes of binary data follow the \
+             JSON: set the Inference-Header-Content-Length header to the JSON's size and \
+             append exactly the tensor's bytes",
+            binary.len()
+        )),
+        (None, Some(_)) => Ok(Elements::Binary(binary)),
+        (None, None) => Err(format!(
+            "{label} has no \"data\" field: send its values as a JSON array"
+        )),
     }
-    data.ok_or_else(|| format!("{label} has no \"data\" field: send its values as a JSON array"))
 }
 
-fn check_count(data: &TensorData, shape: &[i64], label: &str) -> Result<(), String> {
-    // `parse_shape` accepted the shape, so every dimension is positive.
-    let expected: usize = shape.iter().map(|&dim| dim as usize).product();
-    if data.values.len() != expected {
-        return Err(format!(
-            "{label} has {} data elements, but shape {shape:?} needs {expected}",
-            data.values.len()
-        ));
-    }
-    let nested_as_shape = data
-        .dims
-        .iter()
-        .map(|&dim| dim as i64)
-        .eq(shape.iter().copied());
-    if data.is_nested() && !nested_as_shape {
-        return Err(format!(
-            "{label} has data nested as {:?}, which does not match shape {shape:?}: send the \
-             data flat, or nested exactly as the shape",
-            data.dims
-        ));
-    }
-    Ok(())
-}
-
-fn to_bytes(values: &[f64], label: &str) -> Result<Vec<u8>, String> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, &value)| {
-            if value.fract() == 0.0 && (0.0..=255.0).contains(&value) {
-                Ok(value as u8)
-            } else {
-                Err(format!(
-                    "{label} has {value:?} at data element {index}: UINT8 values must be \
-                     integers from 0 to 255"
-                ))
-            }
-        })
-        .collect()
-}
-
-fn to_floats(values: &[f64], label: &str) -> Result<Vec<f32>, String> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, &value)| {
-            let single = value as f32;
-            if single.is_finite() && (0.0..=255.0).contains(&single) {
-                Ok(single)
-            } else {
-                Err(format!(
-                    "{label} has {value:?} at data element {index}: FP32 values must be \
-                     pixel values from 0 to 255"
-                ))
-            }
-        })
-        .collect()
-}
-
-/// Reorders whole images from `layout` to CIFAR layout (CHW).
-fn to_cifar_layout<T: Copy>(values: Vec<T>, layout: Layout) -> Vec<T> {
-    match layout {
-        Layout::Chw => values,
-        Layout::Hwc => {
-            let mut planar = Vec::with_capacity(values.len());
-            for image in values.chunks_exact(IMAGE_VALUES) {
-                for channel in 0..CHANNELS {
-                    planar.extend(image.iter().skip(channel).step_by(CHANNELS));
-                }
-            }
-            planar
-        }
+fn binary_data_size(
+    parameters: Option<&Map<String, Value>>,
+    label: &str,
+) -> Result<Option<usize>, String> {
+    let Some(value) = parameters.and_then(|parameters| parameters.get("binary_data_size")) else {
+        return Ok(None);
+    };
+    match value.as_u64().and_then(|size| usize::try_from(size).ok()) {
+        Some(size) => Ok(Some(size)),
+        None => Err(format!(
+            "{label} has binary_data_size {value}, which is not a size: send the tensor's \
+             size in bytes as a non-negative integer"
+        )),
     }
 }
 

@@ -1,6 +1,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::v2::IMAGE_VALUES;
 
 /// Returns one image whose value at channel `c`, row `h`, column `w` is
 /// `(c * 80 + h * 2 + w) % 256`, flat in CHW order.
@@ -39,7 +40,7 @@ fn body(input: Value) -> Vec<u8> {
 }
 
 fn parse(body: &[u8]) -> Result<InferRequest, String> {
-    parse_request(body)
+    parse_request(body, &[])
 }
 
 fn error(body: &[u8]) -> String {
@@ -332,18 +333,97 @@ fn input_fields_required() {
     assert_contains(&error(&body(empty_name)), &["name is empty"]);
 }
 
-#[test]
-fn binary_data_rejected() {
+/// Returns the JSON of one binary input tensor of `size` bytes.
+fn binary_json(datatype: &str, shape: Value, size: Value) -> Vec<u8> {
     let tensor = json!({
+        "name": "x",
+        "datatype": datatype,
+        "shape": shape,
+        "parameters": {"binary_data_size": size},
+    });
+    body(tensor)
+}
+
+fn little_endian(values: &[f32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn binary_uint8_chw() {
+    let json = binary_json("UINT8", json!([1, 3, 32, 32]), json!(IMAGE_VALUES));
+    let request = parse_request(&json, &chw_image()).unwrap();
+    assert_eq!(request.pixels, Pixels::Bytes(chw_image()));
+}
+
+#[test]
+fn binary_fp32_hwc() {
+    let hwc: Vec<f32> = hwc_image().iter().map(|&v| f32::from(v) + 0.25).collect();
+    let bytes = little_endian(&hwc);
+    let json = binary_json("FP32", json!([1, 32, 32, 3]), json!(bytes.len()));
+    let request = parse_request(&json, &bytes).unwrap();
+    let expected: Vec<f32> = chw_image().iter().map(|&v| f32::from(v) + 0.25).collect();
+    assert_eq!(request.pixels, Pixels::Values(expected));
+}
+
+#[test]
+fn binary_size_mismatch() {
+    let json = binary_json("UINT8", json!([1, 3, 32, 32]), json!(IMAGE_VALUES));
+    let message = parse_request(&json, &[0; 3000]).unwrap_err();
+    assert_contains(
+        &message,
+        &["binary_data_size 3072", "3000 bytes of binary data follow"],
+    );
+    let json = binary_json("FP32", json!([1, 3, 32, 32]), json!(IMAGE_VALUES));
+    let message = parse_request(&json, &chw_image()).unwrap_err();
+    assert_contains(
+        &message,
+        &["has 3072 bytes of binary data", "of FP32 needs 12288"],
+    );
+}
+
+#[test]
+fn binary_fp32_values_checked() {
+    let mut values = vec![1.0; IMAGE_VALUES];
+    values[5] = f32::NAN;
+    let bytes = little_endian(&values);
+    let json = binary_json("FP32", json!([1, 3, 32, 32]), json!(bytes.len()));
+    let message = parse_request(&json, &bytes).unwrap_err();
+    assert_contains(&message, &["NaN at data element 5", "from 0 to 255"]);
+    values[5] = 256.0;
+    let message = parse_request(&json, &little_endian(&values)).unwrap_err();
+    assert_contains(&message, &["256.0 at data element 5"]);
+}
+
+#[test]
+fn binary_parameters_invalid() {
+    for size in [json!("3072"), json!(-1), json!(1.5)] {
+        let json = binary_json("UINT8", json!([1, 3, 32, 32]), size.clone());
+        let message = parse_request(&json, &chw_image()).unwrap_err();
+        assert_contains(
+            &message,
+            &[&format!("binary_data_size {size}"), "not a size"],
+        );
+    }
+    let both = json!({
         "name": "x",
         "datatype": "UINT8",
         "shape": [1, 3, 32, 32],
         "parameters": {"binary_data_size": 3072},
+        "data": chw_image(),
     });
-    let message = error(&body(tensor));
+    let message = parse_request(&body(both), &chw_image()).unwrap_err();
+    assert_contains(&message, &["both a \"data\" field and a binary_data_size"]);
+    let json = body(input("UINT8", json!([1, 3, 32, 32]), json!(chw_image())));
+    let message = parse_request(&json, &[1, 2]).unwrap_err();
     assert_contains(
         &message,
-        &["binary tensor data extension", "binary_data=False"],
+        &[
+            "2 bytes of binary data follow",
+            "no binary_data_size parameter",
+        ],
     );
 }
 
