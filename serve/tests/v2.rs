@@ -271,11 +271,63 @@ fn infer_rejects_bad_tensors() {
     let response = post(serve.addr(), path, b"");
     assert_error(&response, 400, &["invalid inference request"]);
 
-    let raw = "POST /v2/models/cifar10/infer HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-               Inference-Header-Content-Length: 10\r\nContent-Length: 2\r\n\r\n{}";
-    let response = exchange(serve.addr(), raw.as_bytes()).unwrap();
-    assert_error(&response, 400, &["binary tensor data extension"]);
     assert_eq!(get(serve.addr(), "/v2/health/live").status, 200);
+}
+
+/// Sends an inference request with the binary tensor data extension:
+/// `json`, then `binary`, with `header` as Inference-Header-Content-Length.
+fn post_binary(serve: &Serve, json: &[u8], binary: &[u8], header: &str) -> Response {
+    let mut raw = format!(
+        "POST /v2/models/cifar10/infer HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Inference-Header-Content-Length: {header}\r\nContent-Length: {}\r\n\r\n",
+        json.len() + binary.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(json);
+    raw.extend_from_slice(binary);
+    exchange(serve.addr(), &raw).unwrap()
+}
+
+fn binary_json(datatype: &str, shape: &[i64], size: usize) -> Vec<u8> {
+    let tensor = json!({
+        "name": "input",
+        "datatype": datatype,
+        "shape": shape,
+        "parameters": {"binary_data_size": size},
+    });
+    infer_body(tensor)
+}
+
+#[test]
+fn infer_binary_tensor_data() {
+    let fixture = start("server", &[]);
+    let serve = &fixture.serve;
+    let pixels = image(8);
+    let expected = [predict_row(serve, &pixels)];
+
+    let json = binary_json("UINT8", &[1, 3, 32, 32], IMAGE_BYTES);
+    let response = post_binary(serve, &json, &pixels, &json.len().to_string());
+    assert_eq!(output_rows(&response), expected, "UINT8 CHW");
+
+    let hwc: Vec<u8> = to_hwc(&pixels)
+        .iter()
+        .flat_map(|&byte| f32::from(byte).to_le_bytes())
+        .collect();
+    let json = binary_json("FP32", &[1, 32, 32, 3], hwc.len());
+    let response = post_binary(serve, &json, &hwc, &json.len().to_string());
+    assert_eq!(output_rows(&response), expected, "FP32 HWC");
+
+    let response = post_binary(serve, &json, &hwc, "many");
+    assert_error(
+        &response,
+        400,
+        &["invalid Inference-Header-Content-Length header 'many'"],
+    );
+    let too_long = (json.len() + hwc.len() + 1).to_string();
+    let response = post_binary(serve, &json, &hwc, &too_long);
+    assert_error(&response, 400, &["but the body has only"]);
+    let response = post_binary(serve, &json, &hwc[..100], &json.len().to_string());
+    assert_error(&response, 400, &["binary_data_size 12288", "100 bytes"]);
 }
 
 #[test]

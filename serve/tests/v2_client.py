@@ -92,6 +92,19 @@ def check_uint8_hwc(client, model, image, address):
     check_probabilities(result.as_numpy("probabilities"), [image], address, "UINT8 [1,32,32,3]")
 
 
+def check_binary_inputs(client, model, images, address):
+    """Send both datatypes as binary tensor data, tritonclient's default."""
+    tensor = httpclient.InferInput("input", [2, 3, 32, 32], "FP32")
+    tensor.set_data_from_numpy(images.astype(np.float32))
+    result = client.infer(model, [tensor])
+    check_probabilities(result.as_numpy("probabilities"), images, address, "binary FP32")
+    tensor = httpclient.InferInput("input", [2, 32, 32, 3], "UINT8")
+    tensor.set_data_from_numpy(images.transpose(0, 2, 3, 1).copy())
+    output = httpclient.InferRequestedOutput("probabilities", binary_data=True)
+    result = client.infer(model, [tensor], outputs=[output])
+    check_probabilities(result.as_numpy("probabilities"), images, address, "binary UINT8 HWC")
+
+
 def check_unknown_model(client, image):
     tensor = httpclient.InferInput("input", [1, 3, 32, 32], "UINT8")
     tensor.set_data_from_numpy(image[np.newaxis], binary_data=False)
@@ -118,6 +131,7 @@ def main():
     check_metadata(client, model)
     check_fp32_batch(client, model, images, address)
     check_uint8_hwc(client, model, images[1], address)
+    check_binary_inputs(client, model, images, address)
     check_unknown_model(client, images[0])
     client.close()
     print("v2_client: all checks passed", flush=True)
