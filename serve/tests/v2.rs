@@ -415,7 +415,7 @@ fn model_name_option_invalid() {
 
 #[test]
 fn not_ready_while_training() {
-    let dataset = support::synthetic_dataset(200, 13);
+    let dataset = support::synthetic_dataset(100, 13);
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("lock");
     let serve = Serve::start(&[
@@ -433,7 +433,7 @@ fn not_ready_while_training() {
         lock.to_str().unwrap(),
     ]);
     let addr = serve.addr();
-    // One epoch over 1000 synthetic images takes a few seconds on 2 cores,
+    // One epoch over 500 synthetic images takes seconds on 2 cores,
     // so these requests arrive before the model is ready.
     let live = get(addr, "/v2/health/live");
     assert_eq!(live.status, 200);
