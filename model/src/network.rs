@@ -220,3 +220,60 @@ pub(crate) fn argmax(row: &[f32]) -> usize {
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns five images that contain every byte value in each channel.
+    /// Five images take both the one-chunk and the parallel path of
+    /// `Inference::logits`.
+    fn images() -> Vec<u8> {
+        (0..5 * IMAGE_BYTES)
+            .map(|index| (index * 7 % 256) as u8)
+            .collect()
+    }
+
+    fn network() -> Network {
+        let stats = ChannelStats {
+            mean: [0.49, 0.48, 0.45],
+            std: [0.25, 0.24, 0.26],
+        };
+        Network::new(3, 0.25, stats).unwrap()
+    }
+
+    #[test]
+    fn predict_pixels_matches_predict_bits() {
+        let network = network();
+        let bytes = images();
+        let pixels: Vec<f32> = bytes.iter().map(|&byte| f32::from(byte)).collect();
+        let from_bytes = network.predict(&bytes).unwrap();
+        let from_pixels = network.predict_pixels(&pixels).unwrap();
+        assert_eq!(from_bytes.len(), 5);
+        assert_eq!(from_pixels.len(), 5);
+        for (image, (left, right)) in from_bytes.iter().zip(&from_pixels).enumerate() {
+            let left = left.map(f32::to_bits);
+            let right = right.map(f32::to_bits);
+            assert_eq!(left, right, "image {image}");
+        }
+    }
+
+    #[test]
+    fn predict_pixels_sees_fractions() {
+        let network = network();
+        let whole = vec![100.0; IMAGE_BYTES];
+        let fraction = vec![100.5; IMAGE_BYTES];
+        let whole = network.predict_pixels(&whole).unwrap();
+        let fraction = network.predict_pixels(&fraction).unwrap();
+        assert_ne!(whole, fraction);
+    }
+
+    #[test]
+    fn predict_pixels_rejects_partial_image() {
+        let network = network();
+        let error = network.predict_pixels(&[0.0; 100]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("100 pixel values"), "{message}");
+        assert!(network.predict_pixels(&[]).is_err());
+    }
+}

@@ -59,6 +59,8 @@ pub struct Settings {
     pub log_callid: bool,
     /// Limits of one prediction batch.
     pub batch: BatchLimits,
+    /// Name of the model in the V2 inference API paths.
+    pub model_name: String,
 }
 
 /// The network and what `GET /` and `POST /predict` need besides it.
@@ -193,6 +195,12 @@ impl App {
         if let Some(lock_file) = &self.lock_file {
             lock_file.remove();
         }
+    }
+
+    /// True while the model is loaded and shutdown has not begun, when
+    /// readiness probes succeed.
+    pub fn is_ready(&self) -> bool {
+        self.phase() == Phase::Ready
     }
 
     /// True once shutdown has begun.

@@ -109,6 +109,10 @@ pub struct Cli {
     /// Longest a partial batch waits for a prediction request that is still being read, a Go duration.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2ms")]
     pub batch_wait: Duration,
+
+    /// Model name in the KServe V2 inference API paths, /v2/models/NAME/...: letters, digits, '_', '.' and '-'.
+    #[arg(long, value_name = "NAME", default_value = crate::v2::DEFAULT_MODEL_NAME, value_parser = crate::v2::parse_model_name)]
+    pub model_name: String,
 }
 
 /// Default of `--max-batch`.

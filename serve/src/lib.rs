@@ -21,6 +21,7 @@ pub mod server;
 pub mod shutdown;
 pub mod startup;
 pub mod threads;
+pub mod v2;
 pub mod watchdog;
 
 use std::fmt;
@@ -153,6 +154,7 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
             max_batch: cli.max_batch,
             max_wait: cli.batch_wait,
         },
+        model_name: cli.model_name,
     })
 }
 

@@ -9,6 +9,7 @@ use crate::batcher::{Pixels, PredictError, Rows};
 use crate::function::{health_reply, ready_reply};
 use crate::http::{Exchange, Reply};
 use crate::server::RequestContext;
+use crate::v2;
 
 /// Bytes of one raw image in CIFAR layout: 1024 red, 1024 green, 1024 blue.
 pub const IMAGE_BYTES: usize = data::IMAGE_BYTES;
@@ -25,7 +26,7 @@ pub fn needs_model(request: &tiny_http::Request) -> bool {
     let path = path_of(request.url());
     match *request.method() {
         Method::Get | Method::Head => path == "/",
-        Method::Post => path == "/predict",
+        Method::Post => path == "/predict" || v2::is_infer_path(path),
         _ => false,
     }
 }
@@ -73,11 +74,12 @@ pub fn handle(app: &App, exchange: &mut Exchange, context: &RequestContext) -> O
         }
         "/predict" if method == Method::Post => predict(app, exchange),
         "/predict" => Reply::method_not_allowed(method.as_str(), &path, "POST").into(),
+        _ if v2::is_v2_path(&path) => v2::handle(app, exchange, &method, &path),
         _ => Reply::error(
             404,
             &format!(
                 "no route for {path}: use GET /, POST /predict, GET /_/health, GET /_/ready \
-                 or GET /metrics"
+                 GET /metrics, or the KServe V2 routes under /v2"
             ),
         )
         .into(),
