@@ -9,10 +9,12 @@
 pub mod app;
 pub mod cli;
 pub mod cpu;
+pub mod decode;
 pub mod duration;
 pub mod fetch;
 pub mod function;
 pub mod http;
+pub mod predict;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
