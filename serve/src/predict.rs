@@ -138,10 +138,12 @@ fn prediction_reply(
             probabilities: *probabilities,
         })
         .collect();
-    let Some(first) = predictions.first() else {
+    let Some((first, best)) = predictions
+        .first()
+        .and_then(|first| Some((first, first.top_k.first()?)))
+    else {
         return Reply::error(500, "the network returned no prediction");
     };
-    let best = &first.top_k[0];
     let (class_index, class_name, probabilities) =
         (best.class_index, best.class_name, first.probabilities);
     Reply::json(
