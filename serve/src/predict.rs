@@ -21,7 +21,7 @@ pub struct PredictOptions {
 }
 
 impl PredictOptions {
-    /// Parses the query string of `url`; parameters other than `top_k` are ignored.
+    /// Parses the query string of `url`, ignoring parameters other than `top_k`.
     ///
     /// # Errors
     /// A 400 reply for a `top_k` that is not an integer from 1 to 10, or
@@ -160,8 +160,8 @@ fn prediction_reply(
     )
 }
 
-/// Returns the `top_k` most probable classes, most probable first; a tie
-/// lists the lower class index first.
+/// Returns the `top_k` most probable classes, most probable first. Of two
+/// classes with equal probability, the lower class index comes first.
 fn top_classes<'a>(
     loaded: &'a LoadedModel,
     probabilities: &[f32; model::CLASSES],

@@ -12,8 +12,8 @@ use crate::predict::{self, PredictOptions};
 /// Bytes of one raw image in CIFAR layout: 1024 red, 1024 green, 1024 blue.
 pub const IMAGE_BYTES: usize = data::IMAGE_BYTES;
 
-/// Largest body `POST /predict` reads, 8 MiB, enough for a large photo as
-/// a JPEG; a larger declared or actual body gets 413.
+/// Largest body `POST /predict` reads: 8 MiB, enough for a large photo as
+/// a JPEG. A larger declared or actual body gets 413.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Images per batch when `GET /` evaluates the test split.

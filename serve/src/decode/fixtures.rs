@@ -56,7 +56,7 @@ pub fn encode_jpeg(image: &DynamicImage) -> Vec<u8> {
 }
 
 /// A PNG written with the `png` crate, for colour types and bit depths the
-/// `image` crate's encoder does not write (palette).
+/// `image` crate's encoder does not write (palette, 1-bit grey).
 pub struct RawPng<'a> {
     /// Width in pixels.
     pub width: u32,
