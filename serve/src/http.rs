@@ -224,7 +224,7 @@ impl Exchange {
 
 fn too_large(size: &str, cap: usize) -> BodyError {
     BodyError::TooLarge(format!(
-        "request body of {size} bytes exceeds the limit of {cap} bytes: send one raw image"
+        "request body of {size} bytes exceeds the limit of {cap} bytes: send a smaller body"
     ))
 }
 

@@ -8,14 +8,16 @@ use crate::app::App;
 use crate::batcher::{Pixels, PredictError, Rows};
 use crate::function::{health_reply, ready_reply};
 use crate::http::{Exchange, Reply};
+use crate::predict::{self, PredictOptions};
 use crate::server::RequestContext;
 use crate::v2;
 
 /// Bytes of one raw image in CIFAR layout: 1024 red, 1024 green, 1024 blue.
 pub const IMAGE_BYTES: usize = data::IMAGE_BYTES;
 
-/// Largest body `POST /predict` reads; a larger declared or actual body gets 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body `POST /predict` reads: 8 MiB, enough for a large photo as
+/// a JPEG. A larger declared or actual body gets 413.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Images per batch when `GET /` evaluates the test split.
 const EVALUATION_BATCH: usize = 256;
@@ -151,42 +153,28 @@ fn evaluate(app: &App, context: &RequestContext) -> Reply {
     }
 }
 
-#[derive(Serialize)]
-struct PredictionBody<'a> {
-    class_index: usize,
-    class_name: &'a str,
-    probabilities: [f32; model::CLASSES],
-}
-
-/// `POST /predict`: classifies one raw CIFAR-layout image.
+/// `POST /predict`: classifies the PNG, JPEG, raw or JSON images of the body.
 fn predict(app: &App, exchange: &mut Exchange) -> Outcome {
     let Some(loaded) = app.ready_model() else {
         return not_ready(app).into();
     };
-    let image = match exchange.read_body(MAX_BODY_BYTES) {
-        Ok(image) => image,
+    // The body is read before the query is checked, so that a rejected
+    // request leaves no unread body behind.
+    let body = match exchange.read_body(MAX_BODY_BYTES) {
+        Ok(body) => body,
         Err(error) => return error.into_reply().into(),
     };
-    if image.len() != IMAGE_BYTES {
-        return Reply::error(
-            400,
-            &format!(
-                "invalid image size: received {} bytes, expected {IMAGE_BYTES} \
-                 (one 32x32 RGB image in CIFAR layout, no label byte)",
-                image.len()
-            ),
-        )
-        .into();
-    }
-
-    let class_names = loaded.class_names.clone();
-    Outcome::Predict(Prediction {
-        pixels: Pixels::Bytes(image),
-        respond: Box::new(move |rows| match rows.first() {
-            Some(probabilities) => prediction_reply(&class_names, probabilities),
-            None => Reply::error(500, "the network returned no prediction"),
-        }),
-    })
+    let options = match PredictOptions::from_url(exchange.request().url()) {
+        Ok(options) => options,
+        Err(reply) => return reply.into(),
+    };
+    let content_type = exchange
+        .request()
+        .headers()
+        .iter()
+        .find(|header| header.field.equiv("Content-Type"))
+        .map(|header| header.value.as_str().to_owned());
+    predict::predict(loaded, content_type.as_deref(), &body, options)
 }
 
 /// The reply of a prediction that produced no rows.
@@ -199,23 +187,4 @@ pub fn predict_error_reply(error: &PredictError, context: &RequestContext) -> Re
         }
         PredictError::Stopped => Reply::error(503, "the server is shutting down: retry later"),
     }
-}
-
-fn prediction_reply(class_names: &[String], probabilities: &[f32; model::CLASSES]) -> Reply {
-    let class_index = probabilities
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(index, _)| index);
-    let class_name = class_names
-        .get(class_index)
-        .map_or("unknown", String::as_str);
-    Reply::json(
-        200,
-        &PredictionBody {
-            class_index,
-            class_name,
-            probabilities: *probabilities,
-        },
-    )
 }

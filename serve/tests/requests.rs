@@ -100,12 +100,12 @@ fn predict_rejects_wrong_sizes() {
 #[test]
 fn predict_rejects_large_declared_body() {
     let fixture = start("server", false);
-    let raw = "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n\r\nabc";
+    let raw = "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Length: 9000000\r\n\r\nabc";
     let response = exchange(fixture.serve.addr(), raw.as_bytes()).unwrap();
     assert_eq!(response.status, 413);
     let message = response.error_message();
-    assert!(message.contains("100000 bytes"), "{message}");
-    assert!(message.contains("limit of 65536"), "{message}");
+    assert!(message.contains("9000000 bytes"), "{message}");
+    assert!(message.contains("limit of 8388608"), "{message}");
     assert_still_serving(&fixture.serve);
 }
 
@@ -141,8 +141,9 @@ fn predict_rejects_oversized_chunked_body() {
     let mut stream = connect(fixture.serve.addr());
     let head = "POST /predict HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n";
     stream.write_all(head.as_bytes()).unwrap();
+    // 8 MiB and 16 KiB: just over the 8 MiB cap.
     let chunk = vec![b'x'; 16 * 1024];
-    for _ in 0..5 {
+    for _ in 0..513 {
         stream
             .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
             .unwrap();
@@ -153,7 +154,7 @@ fn predict_rejects_oversized_chunked_body() {
     let response = read_response(&mut BufReader::new(stream)).unwrap();
     assert_eq!(response.status, 413);
     assert!(
-        response.error_message().contains("more than 65536"),
+        response.error_message().contains("more than 8388608"),
         "{}",
         response.error_message()
     );
