@@ -479,13 +479,31 @@ fn stack_yml_describes_image() {
         );
     }
 
+    let annotations = &function["annotations"];
+    let health = string_at(&annotations["com.openfaas.health.http.path"], "health path");
+    let ready = string_at(&annotations["com.openfaas.ready.http.path"], "ready path");
+    assert_eq!([health, ready], OPENFAAS_PROBE_PATHS);
+
     let environment = stack_environment(&function);
-    for name in ["read_timeout", "write_timeout", "exec_timeout"] {
+    let mut durations = BTreeMap::new();
+    for name in [
+        "read_timeout",
+        "write_timeout",
+        "exec_timeout",
+        "healthcheck_interval",
+    ] {
         let value = environment
             .get(name)
             .unwrap_or_else(|| panic!("environment {name} missing"));
-        parse_go_duration(value).unwrap_or_else(|error| panic!("{name}: {error}"));
+        let duration = parse_go_duration(value).unwrap_or_else(|error| panic!("{name}: {error}"));
+        durations.insert(name, duration);
     }
+    // Kubernetes' default grace period, which OpenFaaS Community Edition keeps.
+    let shutdown = durations["healthcheck_interval"] + durations["write_timeout"];
+    assert!(
+        shutdown < Duration::from_secs(30),
+        "healthcheck_interval plus write_timeout is {shutdown:?}, not within a 30 s grace period"
+    );
 
     let checkpoint = string_at(&function["build_args"]["CHECKPOINT"], "CHECKPOINT");
     let ignore = read_text(".dockerignore");
