@@ -88,7 +88,13 @@ fn serve_real_test_set() {
         "--threads".into(),
         "2".into(),
     ]);
-    let serve = Serve::start_with_env(&args, &[("CIFAAS_CACHE_DIR", cache.to_str().unwrap())]);
+    // Evaluating 10,000 images takes seconds on an idle machine but can pass
+    // the default 30 s `exec_timeout` on a loaded one, so the test lifts it.
+    let env = [
+        ("CIFAAS_CACHE_DIR", cache.to_str().unwrap()),
+        ("exec_timeout", "0"),
+    ];
+    let serve = Serve::start_with_env(&args, &env);
     serve.wait_until_ready();
 
     let response = get(serve.addr(), "/");
