@@ -47,7 +47,7 @@ pub struct Settings {
     pub read_timeout: Duration,
     /// Longest time to send one response (`write_timeout`).
     pub write_timeout: Duration,
-    /// Most client connections open at once.
+    /// Maximum client connections open at once.
     pub max_connections: usize,
     /// Time limit of one model request, `None` for no limit (`exec_timeout`).
     pub exec_timeout: Option<Duration>,

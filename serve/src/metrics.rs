@@ -60,7 +60,7 @@ pub struct Metrics {
     model_ready: IntGauge,
     model_load_duration: Gauge,
     open_connections: IntGauge,
-    refusals: IntCounterVec,
+    rejections: IntCounterVec,
 }
 
 impl Metrics {
@@ -128,10 +128,10 @@ impl Metrics {
         build_info.set(1);
         let open_connections =
             IntGauge::new("cifaas_open_connections", "Client connections open now.")?;
-        let refusals = IntCounterVec::new(
+        let rejections = IntCounterVec::new(
             Opts::new(
-                "cifaas_connection_refusals_total",
-                "Requests and connections the front end refused or cut before they reached a \
+                "cifaas_http_rejections_total",
+                "Requests and connections the front end rejected or cut before they reached a \
                  handler, by reason.",
             ),
             &["reason"],
@@ -146,7 +146,7 @@ impl Metrics {
         register(&registry, model_load_duration.clone())?;
         register(&registry, build_info)?;
         register(&registry, open_connections.clone())?;
-        register(&registry, refusals.clone())?;
+        register(&registry, rejections.clone())?;
         // NOTE: this collector (prometheus 0.14) rounds the CPU time down to
         // whole seconds, so `process_cpu_seconds_total` moves in steps of 1.
         register(&registry, ProcessCollector::for_self())?;
@@ -161,7 +161,7 @@ impl Metrics {
             model_ready,
             model_load_duration,
             open_connections,
-            refusals,
+            rejections,
         })
     }
 
@@ -171,9 +171,9 @@ impl Metrics {
             .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
-    /// Counts one refusal of the front end; `reason` is a constant label.
-    pub fn count_refusal(&self, reason: &'static str) {
-        self.refusals.with_label_values(&[reason]).inc();
+    /// Counts one rejection of the front end; `reason` is a constant label.
+    pub fn count_rejection(&self, reason: &'static str) {
+        self.rejections.with_label_values(&[reason]).inc();
     }
 
     /// Counts a request received now as in flight until the returned value

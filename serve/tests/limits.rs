@@ -206,7 +206,7 @@ fn absurd_or_lying_content_length_gets_413_at_once() {
     let elapsed = started.elapsed();
     assert!(
         elapsed < Duration::from_secs(20),
-        "201 refusals took {elapsed:?}"
+        "201 rejections took {elapsed:?}"
     );
     assert!(
         eventually(|| proc_status(pid, "Threads") <= threads && open_fds(pid) <= fds),
@@ -219,7 +219,7 @@ fn absurd_or_lying_content_length_gets_413_at_once() {
     assert_eq!(
         metric(
             fixture.addr(),
-            "cifaas_connection_refusals_total{reason=\"body_too_large\"}"
+            "cifaas_http_rejections_total{reason=\"body_too_large\"}"
         ),
         201.0
     );
@@ -281,7 +281,7 @@ fn slow_clients_are_cut_after_read_timeout_and_probes_still_answer() {
     assert_eq!(
         metric(
             addr,
-            "cifaas_connection_refusals_total{reason=\"read_timeout\"}"
+            "cifaas_http_rejections_total{reason=\"read_timeout\"}"
         ),
         6.0
     );
@@ -303,7 +303,7 @@ fn a_client_that_never_reads_is_cut_after_write_timeout() {
     let cut = eventually(|| {
         metric(
             addr,
-            "cifaas_connection_refusals_total{reason=\"write_timeout\"}",
+            "cifaas_http_rejections_total{reason=\"write_timeout\"}",
         ) >= 1.0
     });
     assert!(cut, "no write timeout:\n{}", fixture.serve.log());
@@ -316,7 +316,7 @@ fn a_client_that_never_reads_is_cut_after_write_timeout() {
 }
 
 #[test]
-fn expect_100_continue_accepted_and_refused() {
+fn expect_100_continue_accepted_and_rejected() {
     let fixture = start(&[], &[]);
     let mut stream = connect(fixture.addr());
     let head = format!(

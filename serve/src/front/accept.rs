@@ -1,4 +1,4 @@
-//! The acceptor: takes each connection from the public listener, refuses
+//! The acceptor: takes each connection from the public listener, rejects
 //! those above the connection cap with 503, and gives the others a thread
 //! of their own. An `accept` error is logged and retried; only an error
 //! that means the listener itself is broken stops the process.
@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::connection::{self, refusal_response};
-use super::head::Refusal;
+use super::connection::{self, rejection_response};
+use super::head::Rejection;
 use super::Front;
 use crate::Event;
 
@@ -75,7 +75,7 @@ pub fn run(front: &Arc<Front>, listener: &TcpListener, events: &Sender<Event>) {
             Err(error) => match classify(&error) {
                 AcceptError::Retry => log::debug!("accept failed, retrying: {error}"),
                 AcceptError::Backoff => {
-                    front.app.metrics.count_refusal("accept_error");
+                    front.app.metrics.count_rejection("accept_error");
                     if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                         log::warn!(
                             "accept failed: {error}; retrying every {} ms until it succeeds",
@@ -94,13 +94,13 @@ pub fn run(front: &Arc<Front>, listener: &TcpListener, events: &Sender<Event>) {
     }
 }
 
-/// Starts the connection's thread, or refuses it with 503 at the cap.
+/// Starts the connection's thread, or rejects it with 503 at the cap.
 fn hand_over(front: &Arc<Front>, stream: TcpStream, peer: SocketAddr) {
     let cap = front.limits.max_connections;
     if front.open.load(Ordering::SeqCst) >= cap {
-        front.app.metrics.count_refusal("connection_limit");
-        log::info!("connection from {peer}: refused with 503, {cap} connections are open");
-        refuse_at_cap(stream, cap);
+        front.app.metrics.count_rejection("connection_limit");
+        log::info!("connection from {peer}: rejected with 503, {cap} connections are open (--max-connections)");
+        reject_at_cap(stream, cap);
         return;
     }
     front.open.fetch_add(1, Ordering::SeqCst);
@@ -135,8 +135,8 @@ impl Drop for OpenConnection<'_> {
 }
 
 /// Writes a 503 without waiting on the client and closes the connection.
-fn refuse_at_cap(mut stream: TcpStream, cap: usize) {
-    let refusal = Refusal::new(
+fn reject_at_cap(mut stream: TcpStream, cap: usize) {
+    let rejection = Rejection::new(
         503,
         "connection_limit",
         format!("the server has {cap} connections open, its limit: retry later"),
@@ -147,7 +147,7 @@ fn refuse_at_cap(mut stream: TcpStream, cap: usize) {
     // Reading what already arrived keeps the close from becoming a reset.
     let mut sink = [0u8; 4096];
     let _ = stream.read(&mut sink);
-    let _ = stream.write_all(&refusal_response(&refusal));
+    let _ = stream.write_all(&rejection_response(&rejection));
     let _ = stream.shutdown(Shutdown::Write);
 }
 

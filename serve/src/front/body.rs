@@ -4,20 +4,20 @@
 use std::time::Instant;
 
 use super::conn::{Conn, ReadStop};
-use super::head::{Framing, Refusal};
+use super::head::{Framing, Rejection};
 use crate::routes::BodyLimit;
 
-/// Most bytes of one chunk-size line, extensions included.
+/// Maximum bytes of one chunk-size line, extensions included.
 const MAX_CHUNK_LINE: usize = 1024;
 
-/// Most bytes of the trailer section after the last chunk.
+/// Maximum bytes of the trailer section after the last chunk.
 const MAX_TRAILER_BYTES: usize = 8 * 1024;
 
 /// Why a body was not read.
 #[derive(Debug)]
 pub enum BodyStop {
     /// The body is too large or malformed.
-    Refused(Refusal),
+    Refused(Rejection),
     /// The connection failed or ran out of time.
     Read(ReadStop),
 }
@@ -28,17 +28,17 @@ impl From<ReadStop> for BodyStop {
     }
 }
 
-/// The 413 refusal of a body above `limit`; `size` describes its size.
-pub fn too_large(size: &str, limit: BodyLimit) -> Refusal {
+/// The 413 rejection of a body above `limit`; `size` describes its size.
+pub fn too_large(size: &str, limit: BodyLimit) -> Rejection {
     let BodyLimit { bytes, advice } = limit;
-    Refusal::new(
+    Rejection::new(
         413,
         "body_too_large",
         format!("request body of {size} bytes exceeds the limit of {bytes} bytes for this path: {advice}"),
     )
 }
 
-/// Reads the whole body as `framing` says, refusing more than `limit`.
+/// Reads the whole body as `framing` says, rejecting more than `limit`.
 ///
 /// A `Content-Length` body must already have been checked against `cap`.
 ///
@@ -138,7 +138,7 @@ fn skip_trailers(conn: &mut Conn, deadline: Instant) -> Result<(), BodyStop> {
 }
 
 fn malformed(what: &str) -> BodyStop {
-    BodyStop::Refused(Refusal::new(
+    BodyStop::Refused(Rejection::new(
         400,
         "bad_request",
         format!("malformed chunked body: {what}; send a valid chunked body or Content-Length"),

@@ -1,5 +1,5 @@
 //! One client connection: read each request with a deadline and within
-//! the limits, refuse what breaks them, and relay the rest to the HTTP
+//! the limits, reject what breaks them, and relay the rest to the HTTP
 //! library, until the connection closes.
 
 use std::io::ErrorKind;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::body::{self, BodyStop};
 use super::conn::{Conn, ReadStop, WriteStop};
-use super::head::{self, Framing, Head, Refusal, MAX_HEAD_BYTES};
+use super::head::{self, Framing, Head, Rejection, MAX_HEAD_BYTES};
 use super::relay;
 use super::{BodyReservation, Front};
 use crate::routes::BodyLimit;
@@ -21,12 +21,12 @@ enum Next {
     Close,
 }
 
-/// Longest wait, after a refusal, for the rest of what the client sends,
+/// Longest wait, after a rejection, for the rest of what the client sends,
 /// so that closing the socket does not reset the connection before the
-/// client has read the refusal.
+/// client has read the rejection.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
-/// Most bytes read and discarded during that wait.
+/// Maximum bytes read and discarded during that wait.
 const LINGER_BYTES: usize = 1024 * 1024;
 
 /// The interim response to `Expect: 100-continue`.
@@ -44,13 +44,13 @@ fn serve_one(front: &Front, conn: &mut Conn, peer: SocketAddr) -> Next {
     let deadline = Instant::now() + front.limits.read_timeout;
     let head = match read_head(front, conn, deadline) {
         Ok(head) => head,
-        Err(BodyStop::Refused(refusal)) => return refuse(front, conn, peer, &refusal),
+        Err(BodyStop::Refused(rejection)) => return reject(front, conn, peer, &rejection),
         Err(BodyStop::Read(stop)) => return stopped_reading(front, conn, peer, &stop, true),
     };
     let limit = crate::routes::body_limit(head.path());
     let _reservation = match admit_body(front, &head, limit) {
         Ok(reservation) => reservation,
-        Err(refusal) => return refuse(front, conn, peer, &refusal),
+        Err(rejection) => return reject(front, conn, peer, &rejection),
     };
     if head.expects_continue && head.framing != Framing::Empty && conn.pending().is_empty() {
         let write_deadline = Instant::now() + front.limits.write_timeout;
@@ -60,7 +60,7 @@ fn serve_one(front: &Front, conn: &mut Conn, peer: SocketAddr) -> Next {
     }
     let body = match body::read(conn, head.framing, limit, deadline) {
         Ok(body) => body,
-        Err(BodyStop::Refused(refusal)) => return refuse(front, conn, peer, &refusal),
+        Err(BodyStop::Refused(rejection)) => return reject(front, conn, peer, &rejection),
         Err(BodyStop::Read(stop)) => return stopped_reading(front, conn, peer, &stop, false),
     };
     relay_request(front, conn, peer, &head, &body)
@@ -72,7 +72,7 @@ fn admit_body<'a>(
     front: &'a Front,
     head: &Head,
     limit: BodyLimit,
-) -> Result<BodyReservation<'a>, Refusal> {
+) -> Result<BodyReservation<'a>, Rejection> {
     let reserved = match head.framing {
         Framing::Empty => 0,
         Framing::Chunked => limit.bytes,
@@ -82,7 +82,7 @@ fn admit_body<'a>(
             .ok_or_else(|| body::too_large(&length.to_string(), limit))?,
     };
     front.reserve_body(reserved).ok_or_else(|| {
-        Refusal::new(
+        Rejection::new(
             503,
             "body_memory",
             format!(
@@ -123,12 +123,12 @@ fn relay_request(
     // the flag and then waits for this count, never misses this request.
     let _busy = front.start_request();
     if front.closing.load(Ordering::SeqCst) {
-        let refusal = Refusal::new(
+        let rejection = Rejection::new(
             503,
             "shutting_down",
             "the server is shutting down: retry on another instance".into(),
         );
-        return refuse(front, conn, peer, &refusal);
+        return reject(front, conn, peer, &rejection);
     }
     let keep_alive = head.keep_alive && !front.app.is_draining();
     let raw = match relay::forward(&front.socket, head, body) {
@@ -141,12 +141,12 @@ fn relay_request(
                 front.library_gone(&error);
             }
             // Such as EMFILE: a shortage the client can wait out.
-            let refusal = Refusal::new(
+            let rejection = Rejection::new(
                 503,
                 "internal_socket",
                 format!("the server could not pass the request on ({error}): retry later"),
             );
-            return refuse(front, conn, peer, &refusal);
+            return reject(front, conn, peer, &rejection);
         }
     };
     let Some(response) = relay::rewrite(&raw, keep_alive, head.minor_version) else {
@@ -155,19 +155,19 @@ fn relay_request(
             head.method,
             head.target
         );
-        let refusal = Refusal::new(
+        let rejection = Rejection::new(
             500,
             "internal_error",
             "internal error while relaying the request: see the server log".into(),
         );
-        return refuse(front, conn, peer, &refusal);
+        return reject(front, conn, peer, &rejection);
     };
     let deadline = Instant::now() + front.limits.write_timeout;
     match conn.write_all_by(&response, deadline) {
         Ok(()) if keep_alive => Next::KeepOpen,
         Ok(()) => Next::Close,
         Err(WriteStop::TimedOut) => {
-            front.app.metrics.count_refusal("write_timeout");
+            front.app.metrics.count_rejection("write_timeout");
             log::info!(
                 "{} {} from {peer}: closed the connection after write_timeout ({:.1} s): the \
                  client did not read the response",
@@ -196,7 +196,7 @@ fn stopped_reading(
     let started = !in_head || !conn.pending().is_empty();
     match stop {
         ReadStop::TimedOut if started => {
-            let refusal = Refusal::new(
+            let rejection = Rejection::new(
                 408,
                 "read_timeout",
                 format!(
@@ -205,10 +205,10 @@ fn stopped_reading(
                     front.limits.read_timeout.as_secs_f64()
                 ),
             );
-            refuse(front, conn, peer, &refusal)
+            reject(front, conn, peer, &rejection)
         }
         ReadStop::TimedOut => {
-            front.app.metrics.count_refusal("idle_timeout");
+            front.app.metrics.count_rejection("idle_timeout");
             Next::Close
         }
         ReadStop::Failed(error) => {
@@ -219,17 +219,17 @@ fn stopped_reading(
     }
 }
 
-/// Answers with the refusal's status and a JSON error, then closes the
+/// Answers with the rejection's status and a JSON error, then closes the
 /// connection gently.
-fn refuse(front: &Front, conn: &mut Conn, peer: SocketAddr, refusal: &Refusal) -> Next {
-    front.app.metrics.count_refusal(refusal.reason);
+fn reject(front: &Front, conn: &mut Conn, peer: SocketAddr, rejection: &Rejection) -> Next {
+    front.app.metrics.count_rejection(rejection.reason);
     log::info!(
         "connection from {peer}: {} ({}): {}",
-        refusal.status,
-        refusal.reason,
-        refusal.message
+        rejection.status,
+        rejection.reason,
+        rejection.message
     );
-    let response = refusal_response(refusal);
+    let response = rejection_response(rejection);
     let deadline = Instant::now() + front.limits.write_timeout;
     if conn.write_all_by(&response, deadline).is_ok() {
         linger(conn);
@@ -237,14 +237,14 @@ fn refuse(front: &Front, conn: &mut Conn, peer: SocketAddr, refusal: &Refusal) -
     Next::Close
 }
 
-/// Builds the complete response of a refusal, `Connection: close` included.
-pub fn refusal_response(refusal: &Refusal) -> Vec<u8> {
-    let body = serde_json::json!({ "error": refusal.message }).to_string();
-    let reason = tiny_http::StatusCode(refusal.status).default_reason_phrase();
+/// Builds the complete response of a rejection, `Connection: close` included.
+pub fn rejection_response(rejection: &Rejection) -> Vec<u8> {
+    let body = serde_json::json!({ "error": rejection.message }).to_string();
+    let reason = tiny_http::StatusCode(rejection.status).default_reason_phrase();
     format!(
         "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
-        refusal.status,
+        rejection.status,
         body.len()
     )
     .into_bytes()

@@ -1,27 +1,27 @@
 //! Parsing and checking one request head (request line and header fields)
 //! before any of the body is read.
 
-/// Most bytes of a request line and its header fields together, the blank
+/// Maximum bytes of a request line and its header fields together, the blank
 /// line included; a larger head gets 431.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// Most header fields in one request; more get 431.
+/// Maximum header fields in one request; more get 431.
 pub const MAX_HEADER_FIELDS: usize = 100;
 
-/// A request refused before its body is read, with its status and the
+/// A request rejected before its body is read, with its status and the
 /// reason sent to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub struct Rejection {
     /// HTTP status code: 400, 413, 417, 431, 501 or 505.
     pub status: u16,
-    /// The label of the `cifaas_http_refusals_total` series.
+    /// The label of the `cifaas_http_rejections_total` series.
     pub reason: &'static str,
     /// What was wrong and what to do instead.
     pub message: String,
 }
 
-impl Refusal {
-    /// Builds a refusal.
+impl Rejection {
+    /// Builds a rejection.
     pub fn new(status: u16, reason: &'static str, message: String) -> Self {
         Self {
             status,
@@ -41,7 +41,7 @@ pub enum Framing {
     /// No body.
     Empty,
     /// A body of this many bytes. Absurd values stay as they are, so that
-    /// they are refused by size.
+    /// they are rejected by size.
     Length(u64),
     /// A chunked body.
     Chunked,
@@ -98,9 +98,9 @@ pub fn head_length(buffer: &[u8]) -> Option<usize> {
     None
 }
 
-/// The refusal of a head that grew past [`MAX_HEAD_BYTES`] without ending.
-pub fn head_too_large() -> Refusal {
-    Refusal::new(
+/// The rejection of a head that grew past [`MAX_HEAD_BYTES`] without ending.
+pub fn head_too_large() -> Rejection {
+    Rejection::new(
         431,
         "head_too_large",
         format!(
@@ -117,12 +117,12 @@ pub fn head_too_large() -> Refusal {
 /// next to a `Transfer-Encoding`; 417 for an `Expect` other than
 /// `100-continue`; 431 for too many fields; 501 for a transfer coding
 /// other than chunked; 505 for a version other than HTTP/1.0 and 1.1.
-pub fn parse(head: &[u8]) -> Result<Head, Refusal> {
+pub fn parse(head: &[u8]) -> Result<Head, Rejection> {
     let text = std::str::from_utf8(head)
         .ok()
         .filter(|text| text.is_ascii())
         .ok_or_else(|| {
-            Refusal::bad("the request head has non-ASCII bytes: send ASCII header fields".into())
+            Rejection::bad("the request head has non-ASCII bytes: send ASCII header fields".into())
         })?;
     let mut lines = text
         .split('\n')
@@ -132,7 +132,7 @@ pub fn parse(head: &[u8]) -> Result<Head, Refusal> {
     let mut fields = Vec::new();
     for line in lines.take_while(|line| !line.is_empty()) {
         if fields.len() == MAX_HEADER_FIELDS {
-            return Err(Refusal::new(
+            return Err(Rejection::new(
                 431,
                 "head_too_large",
                 format!("the request has more than {MAX_HEADER_FIELDS} header fields: send fewer"),
@@ -154,20 +154,20 @@ pub fn parse(head: &[u8]) -> Result<Head, Refusal> {
     })
 }
 
-fn parse_request_line(line: &str) -> Result<(String, String, u8), Refusal> {
+fn parse_request_line(line: &str) -> Result<(String, String, u8), Rejection> {
     let parts: Vec<&str> = line.split(' ').collect();
     let [method, target, version] = parts.as_slice() else {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "malformed request line {line:?}: expected METHOD TARGET HTTP/1.1"
         )));
     };
     if method.is_empty() || !method.bytes().all(is_token_byte) {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "invalid method {method:?} in the request line"
         )));
     }
     if target.is_empty() || target.bytes().any(|byte| byte.is_ascii_control()) {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "invalid request target {target:?}: expected a path such as /predict"
         )));
     }
@@ -180,14 +180,14 @@ fn parse_request_line(line: &str) -> Result<(String, String, u8), Refusal> {
             } else {
                 "this HTTP version is"
             };
-            return Err(Refusal::new(
+            return Err(Rejection::new(
                 505,
                 "version_not_supported",
                 format!("{detail} not supported ({version}): send HTTP/1.1 or HTTP/1.0"),
             ));
         }
         _ => {
-            return Err(Refusal::bad(format!(
+            return Err(Rejection::bad(format!(
                 "invalid HTTP version {version:?} in the request line: expected HTTP/1.1"
             )))
         }
@@ -200,28 +200,30 @@ fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-fn parse_field(line: &str) -> Result<(String, String), Refusal> {
+fn parse_field(line: &str) -> Result<(String, String), Rejection> {
     if line.starts_with([' ', '\t']) {
-        return Err(Refusal::bad(
+        return Err(Rejection::bad(
             "a header line starts with white space (obsolete line folding): send each field on \
              one line"
                 .into(),
         ));
     }
     let Some((name, value)) = line.split_once(':') else {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "malformed header line {line:?}: expected NAME: VALUE"
         )));
     };
     if name.is_empty() || !name.bytes().all(is_token_byte) {
-        return Err(Refusal::bad(format!("invalid header field name {name:?}")));
+        return Err(Rejection::bad(format!(
+            "invalid header field name {name:?}"
+        )));
     }
     let value = value.trim_matches([' ', '\t']);
     if value
         .bytes()
         .any(|byte| byte.is_ascii_control() && byte != b'\t')
     {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "header field {name} has a control character in its value"
         )));
     }
@@ -236,26 +238,26 @@ fn values<'a>(fields: &'a [(String, String)], name: &'a str) -> impl Iterator<It
         .map(str::trim)
 }
 
-fn framing(fields: &[(String, String)], minor_version: u8) -> Result<Framing, Refusal> {
+fn framing(fields: &[(String, String)], minor_version: u8) -> Result<Framing, Rejection> {
     let codings: Vec<&str> = values(fields, "Transfer-Encoding")
         .filter(|coding| !coding.is_empty())
         .collect();
     let lengths: Vec<&str> = values(fields, "Content-Length").collect();
     if !codings.is_empty() {
         if !lengths.is_empty() {
-            return Err(Refusal::bad(
+            return Err(Rejection::bad(
                 "the request has both Content-Length and Transfer-Encoding: send one of them"
                     .into(),
             ));
         }
         if minor_version == 0 {
-            return Err(Refusal::bad(
+            return Err(Rejection::bad(
                 "Transfer-Encoding is not allowed in an HTTP/1.0 request: send Content-Length"
                     .into(),
             ));
         }
         if codings.len() != 1 || !codings[0].eq_ignore_ascii_case("chunked") {
-            return Err(Refusal::new(
+            return Err(Rejection::new(
                 501,
                 "transfer_encoding_not_supported",
                 format!(
@@ -270,22 +272,22 @@ fn framing(fields: &[(String, String)], minor_version: u8) -> Result<Framing, Re
         return Ok(Framing::Empty);
     };
     if lengths.iter().any(|length| length != first) {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "conflicting Content-Length values {:?}: send one Content-Length",
             lengths.join(", ")
         )));
     }
     if first.is_empty() || !first.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(Refusal::bad(format!(
+        return Err(Rejection::bad(format!(
             "invalid Content-Length header '{first}': expected the body size in bytes"
         )));
     }
     // Only digits remain, so the one failure is a value beyond u64, which
-    // is refused by size like any other absurd length.
+    // is rejected by size like any other absurd length.
     Ok(Framing::Length(first.parse().unwrap_or(u64::MAX)))
 }
 
-fn expectation(fields: &[(String, String)], minor_version: u8) -> Result<bool, Refusal> {
+fn expectation(fields: &[(String, String)], minor_version: u8) -> Result<bool, Rejection> {
     let Some(expect) = fields
         .iter()
         .find(|(field, _)| field.eq_ignore_ascii_case("Expect"))
@@ -297,7 +299,7 @@ fn expectation(fields: &[(String, String)], minor_version: u8) -> Result<bool, R
         // An HTTP/1.0 client does not wait for an interim response.
         return Ok(minor_version == 1);
     }
-    Err(Refusal::new(
+    Err(Rejection::new(
         417,
         "expectation_failed",
         format!("unsupported expectation Expect: {expect}: only 100-continue is supported"),
@@ -318,14 +320,14 @@ fn keep_alive(fields: &[(String, String)], minor_version: u8) -> bool {
 mod tests {
     use super::*;
 
-    fn head(text: &str) -> Result<Head, Refusal> {
+    fn head(text: &str) -> Result<Head, Rejection> {
         let bytes = text.as_bytes();
         let length = head_length(bytes).expect("a complete head");
         parse(&bytes[..length])
     }
 
     fn status(text: &str) -> u16 {
-        head(text).map_or_else(|refusal| refusal.status, |_| 200)
+        head(text).map_or_else(|rejection| rejection.status, |_| 200)
     }
 
     #[test]

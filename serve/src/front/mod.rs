@@ -36,7 +36,7 @@ pub use socket_dir::SocketDir;
 /// Default of `--max-connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
-/// Most request body bytes held by all connections at once. A body is
+/// Maximum request body bytes held by all connections at once. A body is
 /// counted from its `Content-Length`, or at its path's cap when chunked,
 /// before it is read; one that does not fit gets 503.
 pub const MAX_BUFFERED_BODY_BYTES: usize = 256 * 1024 * 1024;
@@ -49,7 +49,7 @@ pub struct Limits {
     pub read_timeout: Duration,
     /// Longest time to send one response (`write_timeout`).
     pub write_timeout: Duration,
-    /// Most client connections open at once.
+    /// Maximum client connections open at once.
     pub max_connections: usize,
 }
 

@@ -109,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_an_incomplete_response() {
+    fn rejects_an_incomplete_response() {
         assert_eq!(rewrite(b"HTTP/1.0 200 OK\r\nA: b\r\n", true, 1), None);
         assert_eq!(rewrite(b"garbage\r\n\r\n", true, 1), None);
     }
