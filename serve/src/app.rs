@@ -43,6 +43,12 @@ pub struct Settings {
     pub lock_file: PathBuf,
     /// Maximum wait for in-flight requests at shutdown (`write_timeout`).
     pub drain_timeout: Duration,
+    /// Longest time to receive one request (`read_timeout`).
+    pub read_timeout: Duration,
+    /// Longest time to send one response (`write_timeout`).
+    pub write_timeout: Duration,
+    /// Maximum client connections open at once.
+    pub max_connections: usize,
     /// Time limit of one model request, `None` for no limit (`exec_timeout`).
     pub exec_timeout: Option<Duration>,
     /// Time between SIGTERM and the start of the drain, during which health

@@ -110,6 +110,10 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2ms")]
     pub batch_wait: Duration,
 
+    /// Most client connections open at once; one more gets 503 and is closed. Lowered to fit the open-files limit.
+    #[arg(long, value_name = "N", value_parser = parse_max_connections, default_value_t = crate::front::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
     /// Model name in the KServe V2 inference API paths, /v2/models/NAME/...: letters, digits, '_', '.' and '-'.
     #[arg(long, value_name = "NAME", default_value = crate::v2::DEFAULT_MODEL_NAME, value_parser = crate::v2::parse_model_name)]
     pub model_name: String,
@@ -121,6 +125,11 @@ pub const DEFAULT_MAX_BATCH: usize = 64;
 /// Parses a batch size of 1 or more.
 pub fn parse_max_batch(value: &str) -> Result<usize, String> {
     parse_positive(value, "batch size", "pass 1 or more; 1 turns batching off")
+}
+
+/// Parses a connection count of 1 or more.
+pub fn parse_max_connections(value: &str) -> Result<usize, String> {
+    parse_positive(value, "connection count", "pass 1 or more")
 }
 
 /// Default of `--max-queue`.

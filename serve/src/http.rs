@@ -1,30 +1,16 @@
-//! JSON replies, capped body reads, and sending a reply without tripping
-//! over tiny_http 0.12's handling of unread request bodies.
+//! JSON replies, capped body reads, and sending a reply.
 //!
-//! When a `Request` is dropped, tiny_http 0.12 drains whatever is left of a
-//! declared `Content-Length` body (`EqualReader::drop` in
-//! `src/util/equal_reader.rs`). It first allocates one zeroed buffer of the
-//! whole remaining declared size, then blocks reading the socket until the
-//! client sends that many bytes or closes. Measured on Linux with 24 GiB of
-//! RAM and no swap: a declared 1 GB or 20 GB only reserves address space, a
-//! declared 10^12 bytes aborts the process ("memory allocation of
-//! 1000000000000 bytes failed"), and a value above `isize::MAX` panics with
-//! "capacity overflow". `respond` drops the request itself, so the drain
-//! runs right after the reply is sent. [`send`] therefore picks one of three
-//! ways to finish a request by how many declared bytes are still unread.
+//! The HTTP library only ever receives requests from the front end
+//! ([`crate::front`]), complete and within the body limit of their path.
+//! When a handler answers without reading the body, [`send`] reads the
+//! rest through a fixed buffer before replying: tiny_http 0.12 would
+//! otherwise drain it on drop into one buffer of the whole remaining
+//! declared size.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use serde::Serialize;
 use tiny_http::{Header, Request, Response};
-
-/// Largest body tiny_http 0.12 reads into memory before handing over the
-/// request; dropping such a request never drains the socket.
-const TINY_HTTP_BUFFERED_BODY_BYTES: usize = 1024;
-
-/// Largest unread remainder left for tiny_http to drain on drop: small
-/// enough that its one-shot buffer costs nothing.
-const MAX_DRAINED_BYTES: usize = 1024 * 1024;
 
 /// A reply: status, body, its media type, and extra headers such as
 /// `Allow` for 405.
@@ -133,19 +119,15 @@ impl BodyError {
     }
 }
 
-/// A request being handled, with the count of body bytes read from it.
+/// A request being handled.
 pub struct Exchange {
     request: Request,
-    body_bytes_read: usize,
 }
 
 impl Exchange {
     /// Wraps a request received from tiny_http.
     pub fn new(request: Request) -> Self {
-        Self {
-            request,
-            body_bytes_read: 0,
-        }
+        Self { request }
     }
 
     /// The request, for its method, URL and headers.
@@ -177,7 +159,6 @@ impl Exchange {
         let mut body = Vec::with_capacity(declared.unwrap_or(0));
         let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
         let result = self.request.as_reader().take(limit).read_to_end(&mut body);
-        self.body_bytes_read += body.len();
         if let Err(error) = result {
             return Err(BodyError::Invalid(format!(
                 "failed to read the request body: {error}"
@@ -200,26 +181,6 @@ impl Exchange {
             .find(|h| h.field.equiv("Content-Length"))
             .map(|h| h.value.to_string())
     }
-
-    fn disposal(&self) -> Disposal {
-        let Some(declared) = self.request.body_length() else {
-            // No body, or a chunked one: tiny_http does not drain those on drop.
-            return Disposal::Drop;
-        };
-        let expects_continue = self
-            .request
-            .headers()
-            .iter()
-            .any(|h| h.field.equiv("Expect"));
-        if declared <= TINY_HTTP_BUFFERED_BODY_BYTES && !expects_continue {
-            return Disposal::Drop;
-        }
-        match declared.saturating_sub(self.body_bytes_read) {
-            0 => Disposal::Drop,
-            unread if unread <= MAX_DRAINED_BYTES => Disposal::DrainInBackground,
-            _ => Disposal::Abandon,
-        }
-    }
 }
 
 fn too_large(size: &str, cap: usize) -> BodyError {
@@ -228,88 +189,18 @@ fn too_large(size: &str, cap: usize) -> BodyError {
     ))
 }
 
-/// How to finish a request once its reply is ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Disposal {
-    /// Nothing left to drain: respond and drop on this thread.
-    Drop,
-    /// A small unread remainder: respond and let tiny_http drain it on a
-    /// helper thread, so that a client that never sends the rest blocks
-    /// that thread and not a worker.
-    DrainInBackground,
-    /// An unread remainder too large for tiny_http's drain buffer: write
-    /// the reply over the raw connection and never drop the request.
-    Abandon,
-}
-
-/// Sends `reply` and disposes of the request; `id` names it in log lines.
+/// Sends `reply` once the rest of the request body is read; `id` names
+/// the request in log lines.
 pub fn send(exchange: Exchange, reply: Reply, id: &str) {
-    let disposal = exchange.disposal();
-    let request = exchange.request;
-    match disposal {
-        Disposal::Drop => respond(request, reply, id),
-        Disposal::DrainInBackground => {
-            let owned_id = id.to_owned();
-            let spawned = std::thread::Builder::new()
-                .name(format!("drain-{id}"))
-                .spawn(move || respond(request, reply, &owned_id));
-            if let Err(error) = spawned {
-                log::error!("request {id}: failed to start a drain thread: {error}");
-            }
-        }
-        Disposal::Abandon => abandon(request, &reply, id),
+    let mut request = exchange.request;
+    // The front end has already received the whole body, so this ends at
+    // once, and the buffer of `io::copy` bounds what it holds.
+    if let Err(error) = io::copy(&mut request.as_reader(), &mut io::sink()) {
+        log::warn!("request {id}: failed to read the rest of the body: {error}");
     }
-}
-
-fn respond(request: Request, reply: Reply, id: &str) {
     if let Err(error) = request.respond(reply.into_response()) {
         log::warn!("request {id}: failed to send the response: {error}");
     }
-}
-
-/// Writes `reply` on the connection and leaks the request's reader, so
-/// that tiny_http never allocates its drain buffer.
-///
-/// `Request::upgrade` is the only tiny_http 0.12 call that hands the body
-/// reader back instead of dropping it. It prints a header block with
-/// `Connection: upgrade` and no body framing, so it is given an interim
-/// `100 Continue`, which clients skip, and the real reply follows as raw
-/// bytes with `Content-Length` and `Connection: close`.
-///
-/// NOTE: each abandoned connection keeps one tiny_http connection thread
-/// blocked and two socket descriptors open until the process exits, because
-/// the leaked reader is what that thread waits for. Only a tiny_http whose
-/// drain reads through a fixed buffer would remove this cost.
-fn abandon(request: Request, reply: &Reply, id: &str) {
-    let declared = request.body_length().unwrap_or(0);
-    let mut stream = request.upgrade("close", Response::empty(100));
-    let allow = reply
-        .allow
-        .map(|methods| format!("Allow: {methods}\r\n"))
-        .unwrap_or_default();
-    let extra: String = reply
-        .headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {value}\r\n"))
-        .collect();
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}{extra}Connection: close\r\n\r\n",
-        reply.status,
-        tiny_http::StatusCode(reply.status).default_reason_phrase(),
-        reply.content_type,
-        reply.body.len()
-    );
-    let written = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(reply.body.as_bytes()))
-        .and_then(|()| stream.flush());
-    if let Err(error) = written {
-        log::warn!("request {id}: failed to send the response: {error}");
-    }
-    log::warn!(
-        "request {id}: abandoned the connection to skip draining {declared} declared body bytes"
-    );
-    std::mem::forget(stream);
 }
 
 #[cfg(test)]
@@ -329,29 +220,6 @@ mod tests {
     }
 
     #[test]
-    fn disposal_of_buffered_body() {
-        let exchange = exchange("abc", None);
-        assert_eq!(exchange.disposal(), Disposal::Drop);
-    }
-
-    #[test]
-    fn disposal_of_read_body() {
-        let body = "x".repeat(3072).leak();
-        let mut exchange = exchange(body, None);
-        assert_eq!(exchange.disposal(), Disposal::DrainInBackground);
-        assert_eq!(exchange.read_body(4096).unwrap().len(), 3072);
-        assert_eq!(exchange.disposal(), Disposal::Drop);
-    }
-
-    #[test]
-    fn disposal_of_huge_declared_body() {
-        let exchange = exchange("abc", Some("1000000000000"));
-        assert_eq!(exchange.disposal(), Disposal::Abandon);
-        // Dropping would make tiny_http allocate the declared size.
-        std::mem::forget(exchange);
-    }
-
-    #[test]
     fn read_body_rejects_declared_size() {
         let mut exchange = exchange("abc", Some("5000"));
         let error = exchange.read_body(3072).unwrap_err();
@@ -362,8 +230,6 @@ mod tests {
             "{}",
             reply.body
         );
-        assert_eq!(exchange.body_bytes_read, 0);
-        std::mem::forget(exchange);
     }
 
     #[test]

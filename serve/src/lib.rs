@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod decode;
 pub mod duration;
 pub mod fetch;
+pub mod front;
 pub mod function;
 pub mod http;
 pub mod metrics;
@@ -28,6 +29,7 @@ pub mod watchdog;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
@@ -81,7 +83,8 @@ pub enum Event {
     StartupFailed(anyhow::Error),
     /// A shutdown signal arrived.
     Signal(&'static str),
-    /// tiny_http's accept thread stopped with this error.
+    /// The acceptor of the public listener, or tiny_http's accept thread
+    /// on the internal socket, stopped with this error.
     ListenerFailed(String),
 }
 
@@ -146,6 +149,9 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         save: cli.save,
         lock_file: cli.lock_file,
         drain_timeout: env.write_timeout,
+        read_timeout: env.read_timeout,
+        write_timeout: env.write_timeout,
+        max_connections: cli.max_connections,
         exec_timeout,
         healthcheck_interval,
         max_inflight,
@@ -218,8 +224,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let local = listener
         .local_addr()
         .context("failed to read the bound address")?;
-    let server = Server::from_listener(listener, None)
-        .map_err(|error| anyhow::anyhow!("failed to start the HTTP server on {local}: {error}"))?;
+    // The library listens on a private Unix socket, behind the front end.
+    let socket_dir = front::SocketDir::create()?;
+    let internal = UnixListener::bind(socket_dir.socket()).with_context(|| {
+        format!(
+            "failed to listen on the internal socket {}",
+            socket_dir.socket().display()
+        )
+    })?;
+    let server = Server::from_listener(internal, None)
+        .map_err(|error| anyhow::anyhow!("failed to start the HTTP server: {error}"))?;
     let server = Arc::new(server);
     log::info!(
         "listening on {local} (mode {}, {})",
@@ -232,11 +246,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (events, received) = mpsc::channel();
     let workers = server::spawn_workers(&app, &server, threads, &events)?;
     batcher::spawn_runners(&app, threads)?;
+    let limits = front::Limits {
+        read_timeout: app.settings.read_timeout,
+        write_timeout: app.settings.write_timeout,
+        max_connections: app.settings.max_connections,
+    };
+    let front_end = front::FrontEnd::start(
+        &app,
+        listener,
+        socket_dir.socket().to_owned(),
+        limits,
+        events.clone(),
+    )?;
     shutdown::watch_signals(events.clone())?;
     spawn_startup(&app, events)?;
 
     let outcome = wait_for_stop(&received, started);
-    shutdown::stop(&app, &server, &workers, &received);
+    shutdown::stop(&app, &server, &workers, &front_end, &received);
     match outcome {
         Ok(()) => {
             log::info!("stopped");

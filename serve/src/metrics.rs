@@ -59,6 +59,8 @@ pub struct Metrics {
     inference_duration: Histogram,
     model_ready: IntGauge,
     model_load_duration: Gauge,
+    open_connections: IntGauge,
+    rejections: IntCounterVec,
 }
 
 impl Metrics {
@@ -124,6 +126,16 @@ impl Metrics {
             .const_label("mode", mode.name()),
         )?;
         build_info.set(1);
+        let open_connections =
+            IntGauge::new("cifaas_open_connections", "Client connections open now.")?;
+        let rejections = IntCounterVec::new(
+            Opts::new(
+                "cifaas_http_rejections_total",
+                "Requests and connections the front end rejected or cut before they reached a \
+                 handler, by reason.",
+            ),
+            &["reason"],
+        )?;
 
         register(&registry, requests.clone())?;
         register(&registry, request_duration.clone())?;
@@ -133,6 +145,8 @@ impl Metrics {
         register(&registry, model_ready.clone())?;
         register(&registry, model_load_duration.clone())?;
         register(&registry, build_info)?;
+        register(&registry, open_connections.clone())?;
+        register(&registry, rejections.clone())?;
         // NOTE: this collector (prometheus 0.14) rounds the CPU time down to
         // whole seconds, so `process_cpu_seconds_total` moves in steps of 1.
         register(&registry, ProcessCollector::for_self())?;
@@ -146,7 +160,20 @@ impl Metrics {
             inference_duration,
             model_ready,
             model_load_duration,
+            open_connections,
+            rejections,
         })
+    }
+
+    /// Sets the count of open client connections.
+    pub fn set_open_connections(&self, open: usize) {
+        self.open_connections
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// Counts one rejection of the front end; `reason` is a constant label.
+    pub fn count_rejection(&self, reason: &'static str) {
+        self.rejections.with_label_values(&[reason]).inc();
     }
 
     /// Counts a request received now as in flight until the returned value

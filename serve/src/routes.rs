@@ -19,6 +19,43 @@ pub const IMAGE_BYTES: usize = data::IMAGE_BYTES;
 /// a JPEG. A larger declared or actual body gets 413.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// Largest body of a request to any path but `/predict` and `/v2/...`,
+/// none of which reads a body.
+pub const OTHER_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest body of requests to one path, and what to do above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit {
+    /// Most bytes.
+    pub bytes: usize,
+    /// Advice for a client whose body is larger.
+    pub advice: &'static str,
+}
+
+/// The largest body the front end reads for a request to `path`: 8 MiB
+/// for `/predict`, 32 MiB under `/v2/`, 64 KiB elsewhere.
+pub fn body_limit(path: &str) -> BodyLimit {
+    if path == "/predict" {
+        BodyLimit {
+            bytes: MAX_BODY_BYTES,
+            advice: "send a smaller image, or fewer images per request",
+        }
+    } else if path == "/v2" || path.starts_with("/v2/") {
+        BodyLimit {
+            bytes: v2::MAX_BODY_BYTES,
+            advice: V2_BODY_ADVICE,
+        }
+    } else {
+        BodyLimit {
+            bytes: OTHER_BODY_BYTES,
+            advice: "this path reads no body: send the request without one",
+        }
+    }
+}
+
+/// Advice of a V2 request above the body limit; the count is `v2::MAX_BATCH`.
+const V2_BODY_ADVICE: &str = "send at most 256 images per request, or fewer if the JSON is verbose";
+
 /// Images per batch when `GET /` evaluates the test split.
 const EVALUATION_BATCH: usize = 256;
 
@@ -186,5 +223,18 @@ pub fn predict_error_reply(error: &PredictError, context: &RequestContext) -> Re
             Reply::error(500, &format!("prediction failed: {message}"))
         }
         PredictError::Stopped => Reply::error(503, "the server is shutting down: retry later"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_body_advice_names_the_batch_limit() {
+        assert!(V2_BODY_ADVICE.contains(&format!("at most {} images", v2::MAX_BATCH)));
+        assert_eq!(body_limit("/v2/models/m/infer").bytes, v2::MAX_BODY_BYTES);
+        assert_eq!(body_limit("/predict").bytes, MAX_BODY_BYTES);
+        assert_eq!(body_limit("/").bytes, OTHER_BODY_BYTES);
     }
 }

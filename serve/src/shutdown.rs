@@ -12,6 +12,7 @@ use signal_hook::iterator::Signals;
 use tiny_http::Server;
 
 use crate::app::App;
+use crate::front::FrontEnd;
 use crate::server::Workers;
 use crate::{plural, Event};
 
@@ -48,10 +49,17 @@ fn signal_name(signal: i32) -> &'static str {
 /// the orchestrator stops sending traffic, then stop taking requests and
 /// wait up to the drain timeout (`write_timeout`) for those in flight.
 ///
-/// A second signal during the interval starts the drain at once. Requests
-/// that tiny_http has queued but the dispatcher has not taken by then are
-/// not served.
-pub fn stop(app: &App, server: &Server, workers: &Workers, events: &Receiver<Event>) {
+/// A second signal during the interval starts the drain at once. The
+/// front end then stops accepting, closes idle connections and answers a
+/// request that arrives later with 503. Every request it has already
+/// passed to the HTTP library is answered before the dispatcher stops.
+pub fn stop(
+    app: &App,
+    server: &Server,
+    workers: &Workers,
+    front_end: &FrontEnd,
+    events: &Receiver<Event>,
+) {
     app.begin_draining();
     keep_serving(app.settings.healthcheck_interval, events);
 
@@ -59,9 +67,13 @@ pub fn stop(app: &App, server: &Server, workers: &Workers, events: &Receiver<Eve
         "no new requests taken; draining {}",
         plural(app.admission.in_flight(), "request")
     );
-    server.unblock();
     let timeout = app.settings.drain_timeout;
     let deadline = Instant::now() + timeout;
+    front_end.stop_accepting();
+    if !front_end.wait_for_answers(deadline) {
+        log::warn!("requests passed to the HTTP library are still unanswered at the deadline");
+    }
+    server.unblock();
     // Predictions finish on the batch runners after their worker moved on,
     // so the drain also waits for every admitted request to be answered.
     let drained = || workers.finished() && app.admission.in_flight() == 0;

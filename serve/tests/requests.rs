@@ -251,25 +251,38 @@ fn unknown_path_gets_404() {
 fn malformed_http_keeps_server_up() {
     let fixture = start("server", false);
     let addr = fixture.serve.addr();
-    // tiny_http replies to a line it cannot parse with 400 and closes; a
-    // non-ASCII header line is a read error to it, so it closes without a reply.
-    let cases: [(&[u8], &str); 4] = [
-        (b"NONSENSE\r\n\r\n", "HTTP/1.1 400"),
-        (b"GET / HTTP/9.9\r\n\r\n", "HTTP/1.1 400"),
-        (b"GET / HTTP/1.1\r\nBad header line\r\n\r\n", "HTTP/1.1 400"),
-        (b"GET / HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n", ""),
+    // Each gets a JSON error and the connection is closed.
+    let cases: [(&[u8], &str, &str); 4] = [
+        (
+            b"NONSENSE\r\n\r\n",
+            "HTTP/1.1 400",
+            "malformed request line",
+        ),
+        (b"GET / HTTP/9.9\r\n\r\n", "HTTP/1.1 505", "HTTP/9.9"),
+        (
+            b"GET / HTTP/1.1\r\nBad header line\r\n\r\n",
+            "HTTP/1.1 400",
+            "malformed header line",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n",
+            "HTTP/1.1 400",
+            "non-ASCII",
+        ),
     ];
-    for (raw, expected) in cases {
+    for (raw, status_line, message) in cases {
         let mut stream = connect(addr);
         stream.write_all(raw).unwrap();
         let mut reply = Vec::new();
         let _ = stream.read_to_end(&mut reply);
         let text = String::from_utf8_lossy(&reply);
         let request = String::from_utf8_lossy(raw);
-        assert!(text.starts_with(expected), "{request:?} -> {text:?}");
-        if expected.is_empty() {
-            assert!(text.is_empty(), "{request:?} -> {text:?}");
-        }
+        assert!(text.starts_with(status_line), "{request:?} -> {text:?}");
+        assert!(
+            text.contains("Connection: close"),
+            "{request:?} -> {text:?}"
+        );
+        assert!(text.contains(message), "{request:?} -> {text:?}");
     }
     // A connection that closes after half a request line.
     let mut stream = connect(addr);
