@@ -11,6 +11,8 @@
 # Environment:
 #   FUZZ_SANITIZER  address (default) or none; none builds and runs faster
 #                   but cannot enforce -malloc_limit_mb.
+#   FUZZ_DEV        1 builds without optimisations, which compiles faster
+#                   and runs slower (fuzz/smoke.sh uses it); default 0.
 # Extra arguments after SECONDS go to libFuzzer.
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -48,16 +50,15 @@ case "$target" in
     predict_body | v2_infer) max_len=65536 ;;
     *) max_len=16384 ;;
 esac
-# The http_request target leaks each body on purpose (tiny_http's test
-# requests take a `&'static str`), and `http::send` leaks the reader of an
-# abandoned connection by design, so LeakSanitizer stays off for it.
-leaks=1
-if [ "$target" = http_request ]; then
-    leaks=0
+
+
+profile=(--release --debug-assertions)
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+    profile=(--dev)
 fi
 
 cd "$fuzz_dir"
-exec cargo fuzz run --release --debug-assertions \
+exec cargo fuzz run "${profile[@]}" \
     --sanitizer "${FUZZ_SANITIZER:-address}" \
     "$target" "${corpora[@]}" -- \
     -max_total_time="$seconds" \
@@ -66,5 +67,4 @@ exec cargo fuzz run --release --debug-assertions \
     -malloc_limit_mb=2048 \
     -max_len="$max_len" \
     -print_final_stats=1 \
-    -detect_leaks="$leaks" \
     "$@"

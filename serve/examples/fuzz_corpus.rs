@@ -236,46 +236,35 @@ fn checkpoint(corpus: &mut Corpus) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Requests for the `http_request` target: a path line, header lines, an
-/// empty line and the body.
+/// Requests for the `http_request` target, as a client sends them.
 fn http_request(corpus: &mut Corpus) -> anyhow::Result<()> {
-    let png = b64_instance(&encode_png(&DynamicImage::ImageLuma8(GrayImage::new(8, 8))));
-    let json = format!("{{\"instances\": [{png}]}}");
     let requests = [
         (
-            "json",
-            format!("/predict\nContent-Type: application/json\nX-Timeout: 5s\n\n{json}"),
-        ),
-        (
-            "raw",
-            format!(
-                "/predict\nContent-Type: application/octet-stream\n\n{}",
-                "a".repeat(3072)
-            ),
-        ),
-        (
-            "sniffed",
-            "/predict?x=1\nX-Request-Id: 7\nX-Timeout: 1m30s\n\n{}".to_owned(),
+            "predict",
+            "POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n\
+             Content-Length: 3072\r\nX-Timeout: 5s\r\nX-Request-Id: 7\r\n\r\n",
         ),
         (
             "chunked",
-            "/v2/models/cifar10/versions/1/infer\nTransfer-Encoding: chunked\n\
-             Inference-Header-Content-Length: 3\n\n5\r\nhello\r\n0\r\n\r\n"
-                .to_owned(),
+            "POST /v2/models/cifar10/versions/1/infer?x=1 HTTP/1.1\r\n\
+             Transfer-Encoding: chunked\r\nInference-Header-Content-Length: 3\r\n\
+             Expect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ),
         (
-            "declared_large",
-            "/predict\nContent-Length: 50000\n\nabc".to_owned(),
+            "http10",
+            "GET /v2/models/cifar10/ready HTTP/1.0\nConnection: keep-alive\n\n",
         ),
         (
-            "declared_huge",
-            "/predict\nExpect: 100-continue\nContent-Length: 2000000\n\nabc".to_owned(),
+            "repeated_length",
+            "PUT /predict HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\
+             X-Timeout: 1m30s\r\n\r\nhello",
         ),
         (
-            "bad_length",
-            "/predict\nContent-Length: 1e3\nX-Timeout: -1s\n\nabc".to_owned(),
+            "conflicts",
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: gzip, chunked\r\n\
+             Expect: nothing\r\nConnection: close\r\n\r\n",
         ),
-        ("v2_ready", "/v2/models/cifar10/ready\n\n".to_owned()),
+        ("version", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
     ];
     for (name, request) in requests {
         corpus.write("http_request", name, &[request.as_bytes()])?;
