@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a few seconds (default 10), as CI does:
 # fuzz/smoke.sh [SECONDS]. The build is unoptimised and without
-# AddressSanitizer, which halves the build time of a clean checkout; the
-# long runs of fuzz/run.sh keep both.
+# AddressSanitizer, which compiles faster; the long runs of fuzz/run.sh
+# keep both.
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 seconds="${1:-10}"

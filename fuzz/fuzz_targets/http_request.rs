@@ -1,5 +1,5 @@
 //! The front end's request head parsing, which runs on every byte a client
-//! sends before tiny_http sees the request: finding the end of the head,
+//! sends before tiny_http receives the request: finding the end of the head,
 //! the request line, the header fields and their caps, and the body framing
 //! from `Content-Length`, `Transfer-Encoding` and `Expect`. Then the header
 //! values that the server reads before routing: `X-Timeout`,
@@ -67,7 +67,8 @@ fn has_blank_line(bytes: &[u8]) -> bool {
 
 fn check_head(head: &Head, bytes: &[u8]) {
     assert!(bytes.is_ascii(), "a non-ASCII head was accepted");
-    assert!(!head.method.is_empty() && !head.target.is_empty());
+    assert!(!head.method.is_empty(), "empty method");
+    assert!(!head.target.is_empty(), "empty target");
     assert!(head.minor_version <= 1);
     assert!(head.fields.len() <= MAX_HEADER_FIELDS);
     assert!(!head.expects_continue || head.minor_version == 1);

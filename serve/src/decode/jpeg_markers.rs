@@ -52,9 +52,10 @@ pub fn check_complete(bytes: &[u8]) -> Result<usize, String> {
 }
 
 /// Checks that `scan_bytes` of entropy-coded data can code a `width` x
-/// `height` image. Huffman coding, the only kind zune-jpeg decodes, spends
-/// at least one bit on the DC coefficient of every block, so each MCU of at
-/// most 32x32 pixels takes at least one bit.
+/// `height` image. Huffman coding spends at least one bit on the DC
+/// coefficient of every block, so each MCU of at most 32x32 pixels takes at
+/// least one bit. zune-jpeg 0.5 decodes no arithmetic-coded JPEG (its
+/// `UnsupportedSchemes` lists them), which could spend less.
 ///
 /// # Errors
 /// A reason naming the size and the data, for a file with too little data.
