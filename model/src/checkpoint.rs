@@ -307,6 +307,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn decode_then_encode_keeps_bytes() {
+        let stats = ChannelStats {
+            mean: [0.5, 0.4, 0.3],
+            std: [0.2, 0.25, 0.3],
+        };
+        let network = Network::new(3, 0.25, stats).unwrap();
+        let bytes = encode_checkpoint(&network);
+        let decoded = decode_checkpoint(&bytes).unwrap();
+        assert_eq!(decoded, network);
+        assert_eq!(encode_checkpoint(&decoded), bytes);
+    }
+
+    #[test]
     fn fnv1a64_known_values() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
