@@ -46,7 +46,7 @@ pub fn save_checkpoint(network: &Network, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    write_atomically(path, &encode(network))
+    write_atomically(path, &encode_checkpoint(network))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it
@@ -81,13 +81,15 @@ pub fn load_checkpoint(path: &Path) -> Result<Network> {
         path: path.to_path_buf(),
         source,
     })?;
-    decode(&bytes).map_err(|reason| ModelError::Checkpoint {
+    decode_checkpoint(&bytes).map_err(|reason| ModelError::Checkpoint {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-pub(crate) fn encode(network: &Network) -> Vec<u8> {
+/// Returns the bytes of the checkpoint of `network`, as [`save_checkpoint`]
+/// writes them.
+pub fn encode_checkpoint(network: &Network) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + 4 * network.params.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -152,7 +154,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Network, String> {
+/// Parses the bytes of a checkpoint file with the checks of
+/// [`load_checkpoint`].
+///
+/// # Errors
+/// A message naming the first check that failed.
+pub fn decode_checkpoint(bytes: &[u8]) -> std::result::Result<Network, String> {
     let mut reader = Reader { bytes, offset: 0 };
     let magic = reader.take(MAGIC.len(), "magic number")?;
     if magic != MAGIC {
@@ -253,8 +260,9 @@ fn read_stats(reader: &mut Reader<'_>) -> std::result::Result<ChannelStats, Stri
     Ok(stats)
 }
 
-/// Computes the 64-bit FNV-1a hash of `bytes`.
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
+/// Computes the 64-bit FNV-1a hash of `bytes`, the checksum that ends
+/// checkpoint and training state files.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for &byte in bytes {
         hash ^= u64::from(byte);
@@ -297,6 +305,19 @@ fn sync_parent(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_then_encode_keeps_bytes() {
+        let stats = ChannelStats {
+            mean: [0.5, 0.4, 0.3],
+            std: [0.2, 0.25, 0.3],
+        };
+        let network = Network::new(3, 0.25, stats).unwrap();
+        let bytes = encode_checkpoint(&network);
+        let decoded = decode_checkpoint(&bytes).unwrap();
+        assert_eq!(decoded, network);
+        assert_eq!(encode_checkpoint(&decoded), bytes);
+    }
 
     #[test]
     fn fnv1a64_known_values() {

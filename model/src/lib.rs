@@ -16,12 +16,19 @@ mod resume;
 mod rng;
 mod train;
 
-pub use checkpoint::{load_checkpoint, save_checkpoint, FORMAT_VERSION, MAGIC};
+#[cfg(feature = "fuzzing")]
+pub use checkpoint::fnv1a64;
+pub use checkpoint::{
+    decode_checkpoint, encode_checkpoint, load_checkpoint, save_checkpoint, FORMAT_VERSION, MAGIC,
+};
 pub use error::ModelError;
 pub use evaluate::{evaluate, evaluate_while, ClassCount, Evaluation};
 pub use network::{Network, IMAGE_BYTES};
 pub use params::{parameter_count, TensorSpec, TENSORS};
-pub use resume::{load_train_state, save_train_state, TrainState, STATE_MAGIC};
+pub use resume::{
+    decode_train_state, encode_train_state, load_train_state, save_train_state, TrainState,
+    STATE_MAGIC,
+};
 pub use train::{train, train_resumable, EpochReport, StepOutcome, TrainConfig, Trainer};
 
 /// The result type of this crate.

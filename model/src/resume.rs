@@ -19,7 +19,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::checkpoint::{decode, encode, fnv1a64, write_atomically};
+use crate::checkpoint::{decode_checkpoint, encode_checkpoint, fnv1a64, write_atomically};
 use crate::{ModelError, Network, Result, TrainConfig};
 
 /// The first eight bytes of every training state file.
@@ -101,6 +101,12 @@ impl TrainState {
 /// # Errors
 /// [`ModelError::Io`] naming the file.
 pub fn save_train_state(state: &TrainState, path: &Path) -> Result<()> {
+    write_atomically(path, &encode_train_state(state))
+}
+
+/// Returns the bytes of the training state file of `state`, as
+/// [`save_train_state`] writes them.
+pub fn encode_train_state(state: &TrainState) -> Vec<u8> {
     let config = &state.config;
     let mut out = Vec::new();
     out.extend_from_slice(&STATE_MAGIC);
@@ -121,14 +127,14 @@ pub fn save_train_state(state: &TrainState, path: &Path) -> Result<()> {
     ] {
         out.extend_from_slice(&value.to_le_bytes());
     }
-    let checkpoint = encode(&state.network);
+    let checkpoint = encode_checkpoint(&state.network);
     out.extend_from_slice(&(checkpoint.len() as u64).to_le_bytes());
     out.extend_from_slice(&checkpoint);
     out.extend_from_slice(&(state.momentum.len() as u64).to_le_bytes());
     out.extend_from_slice(bytemuck::cast_slice(&state.momentum));
     let checksum = fnv1a64(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
-    write_atomically(path, &out)
+    out
 }
 
 /// Reads a state written by [`save_train_state`].
@@ -142,13 +148,18 @@ pub fn load_train_state(path: &Path) -> Result<TrainState> {
         path: path.to_path_buf(),
         source,
     })?;
-    decode_state(&bytes).map_err(|reason| ModelError::Checkpoint {
+    decode_train_state(&bytes).map_err(|reason| ModelError::Checkpoint {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-fn decode_state(bytes: &[u8]) -> std::result::Result<TrainState, String> {
+/// Parses the bytes of a training state file with the checks of
+/// [`load_train_state`].
+///
+/// # Errors
+/// A message naming the first check that failed.
+pub fn decode_train_state(bytes: &[u8]) -> std::result::Result<TrainState, String> {
     if bytes.len() < STATE_MAGIC.len() + 4 + 8 || bytes[..8] != STATE_MAGIC {
         return Err(
             "not a cifaas training state: wrong magic number or too short; pass a \
@@ -178,7 +189,7 @@ fn decode_state(bytes: &[u8]) -> std::result::Result<TrainState, String> {
     let [lr, momentum, weight_decay, dropout] =
         [fields.f32()?, fields.f32()?, fields.f32()?, fields.f32()?];
     let checkpoint_len = fields.u64()? as usize;
-    let network = decode(fields.take(checkpoint_len)?)?;
+    let network = decode_checkpoint(fields.take(checkpoint_len)?)?;
     let count = fields.u64()? as usize;
     if count != network.params.len() {
         return Err(format!(

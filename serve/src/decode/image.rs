@@ -125,13 +125,15 @@ fn decode_checked(
     limits: &Limits,
     budget: &mut PixelBudget,
 ) -> Result<DynamicImage, DecodeError> {
-    if kind == ImageKind::Jpeg {
-        jpeg_markers::check_complete(bytes).map_err(|reason| {
-            DecodeError::Invalid(format!(
-                "invalid JPEG image: {reason}; send the complete file"
-            ))
-        })?;
-    }
+    let invalid_jpeg = |reason: String| {
+        DecodeError::Invalid(format!(
+            "invalid JPEG image: {reason}; send the complete file"
+        ))
+    };
+    let scan_bytes = match kind {
+        ImageKind::Jpeg => Some(jpeg_markers::check_complete(bytes).map_err(invalid_jpeg)?),
+        ImageKind::Png => None,
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.image_format());
     // The dimension caps are checked below, so that the message can name
     // the dimensions; only the allocation cap goes to the header reader.
@@ -142,6 +144,9 @@ fn decode_checked(
 
     let (width, height) = decoder.dimensions();
     check_dimensions(kind, width, height, limits)?;
+    if let Some(scan_bytes) = scan_bytes {
+        jpeg_markers::check_scan_size(width, height, scan_bytes).map_err(invalid_jpeg)?;
+    }
     let decoded_bytes = decoder.total_bytes();
     if decoded_bytes > limits.max_decoded_bytes {
         return Err(DecodeError::TooLarge(format!(
@@ -576,5 +581,30 @@ mod tests {
         let unrotated = decode(ImageKind::Jpeg, &plain).unwrap();
         assert_ne!(unrotated, expected, "the test image is rotation-invariant");
         assert_eq!(decode(ImageKind::Jpeg, &rotated).unwrap(), expected);
+    }
+
+    /// Sets the height and width in the SOF0 segment of a baseline JPEG.
+    fn with_frame_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+        let sof = jpeg
+            .windows(2)
+            .position(|pair| pair == [0xFF, 0xC0])
+            .expect("a baseline JPEG has an SOF0 segment");
+        let mut bytes = jpeg.to_vec();
+        // FF C0, a 2-byte length, the sample precision, then height and width.
+        bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn jpeg_with_too_little_data_for_its_size_fails() {
+        // A complete 32x32 file whose header declares 8192x8192 pixels:
+        // zune-jpeg would fill the missing rows with grey.
+        let small = encode_jpeg(&DynamicImage::ImageRgb8(hwc_of(&cifar_image(21))));
+        assert!(decode(ImageKind::Jpeg, &small).is_ok());
+        let error = decode(ImageKind::Jpeg, &with_frame_size(&small, 8192, 8192)).unwrap_err();
+        assert_eq!(error.status(), 400, "{error}");
+        assert!(error.message().contains("8192x8192"), "{error}");
+        assert!(error.message().contains("truncated or corrupt"), "{error}");
     }
 }

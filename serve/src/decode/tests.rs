@@ -223,3 +223,24 @@ proptest! {
         assert_client_error(decode(None, &bytes))?;
     }
 }
+
+/// Inputs that the `predict_body` fuzz target found to hang or crash, by
+/// file name in `fuzz/regressions/predict_body/` (a selector byte, then the
+/// body), each with the Content-Type that the selector byte picks.
+const FUZZ_REGRESSIONS: [(&str, Option<&str>); 1] =
+    [("jpeg-8192x8192-in-957-bytes", Some("image/jpeg"))];
+
+#[test]
+fn fuzz_regressions_fail_cleanly() {
+    let folder =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/predict_body");
+    for (name, content_type) in FUZZ_REGRESSIONS {
+        let input = std::fs::read(folder.join(name)).expect("read the regression input");
+        let error = error_of(content_type, &input[1..]);
+        assert_eq!(error.status(), 400, "{name}: {error}");
+        assert!(
+            error.message().contains("truncated or corrupt"),
+            "{name}: {error}"
+        );
+    }
+}

@@ -50,9 +50,7 @@ pub fn infer(app: &App, exchange: &mut Exchange, model: ModelPath<'_>) -> Outcom
         Err(BodyError::TooLarge(_)) => return too_large(exchange).into(),
         Err(error) => return error.into_reply().into(),
     };
-    let parsed =
-        split_body(&body, json_size).and_then(|(json, binary)| parse_request(json, binary));
-    let request = match parsed {
+    let request = match parse_body(&body, json_size) {
         Ok(request) => request,
         Err(message) => return Reply::error(400, &message).into(),
     };
@@ -102,16 +100,33 @@ fn json_size(exchange: &Exchange) -> Result<Option<usize>, String> {
         .headers()
         .iter()
         .find(|header| header.field.equiv(BINARY_HEADER));
-    let Some(header) = header else {
-        return Ok(None);
-    };
-    let value = header.value.as_str();
-    value.trim().parse().map(Some).map_err(|_| {
+    header
+        .map(|header| parse_json_size(header.value.as_str()))
+        .transpose()
+}
+
+/// Parses the value of the `Inference-Header-Content-Length` header: the
+/// size in bytes of the JSON at the start of the body.
+///
+/// # Errors
+/// A message for a 400 reply that quotes the value.
+pub fn parse_json_size(value: &str) -> Result<usize, String> {
+    value.trim().parse().map_err(|_| {
         format!(
             "invalid {BINARY_HEADER} header '{value}': expected the size in bytes of the JSON \
              at the start of the body"
         )
     })
+}
+
+/// Parses an inference request body: all JSON when `json_size` is `None`,
+/// else `json_size` bytes of JSON followed by the binary tensor data.
+///
+/// # Errors
+/// A message for a 400 reply, from [`parse_request`] or for a `json_size`
+/// beyond the end of the body.
+pub fn parse_body(body: &[u8], json_size: Option<usize>) -> Result<InferRequest, String> {
+    split_body(body, json_size).and_then(|(json, binary)| parse_request(json, binary))
 }
 
 /// Splits the body into its JSON and its binary tensor data.

@@ -22,6 +22,7 @@ mod route;
 
 pub use data::TensorData;
 pub use handlers::handle;
+pub use infer::{parse_body, parse_json_size};
 pub use pixels::Pixels;
 pub use request::{parse_request, InferRequest};
 pub use route::{Endpoint, ModelPath, Route};
