@@ -9,6 +9,7 @@
 # mode, then runs `experiment` with the arguments given; `experiment --help`
 # lists them. Each mode trains from scratch once per cap and saves the
 # checkpoint that its cold starts then load; `--model FILE` loads FILE instead.
+# With CIFAAS_MEASURE_LOCK=FILE set, the experiment runs under `flock FILE`.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -26,5 +27,17 @@ for argument in "$@"; do
     fi
 done
 
-cargo build --release --locked -p cifaas-serve --bin serve -p cifaas-benches --bin experiment
-exec target/release/experiment --serve target/release/serve --peer-python target/peer-venv/bin/python "$@"
+# Two builds, not one: built together, the packages would unify their
+# dependencies' features and rebuild them all.
+cargo build --release --locked -p cifaas-serve --bins
+cargo build --release --locked -p cifaas-benches --bin experiment
+
+experiment=(target/release/experiment --serve target/release/serve
+    --peer-python target/peer-venv/bin/python "$@")
+if [ -n "${CIFAAS_MEASURE_LOCK:-}" ]; then
+    # On a shared machine, one measurement at a time: the build above runs
+    # outside the lock, the experiment inside it.
+    echo "run.sh: waiting for the lock $CIFAAS_MEASURE_LOCK" >&2
+    exec flock "$CIFAAS_MEASURE_LOCK" "${experiment[@]}"
+fi
+exec "${experiment[@]}"

@@ -71,7 +71,9 @@ fn tiny_experiment_writes_outputs() {
     for run in runs {
         assert_eq!(run["cpus"].as_array().unwrap().len(), 1);
         assert!(run["startup_seconds"].as_f64().unwrap() > 0.0);
-        assert!(run["ready_rss_kib"].as_u64().unwrap() > 0);
+        let rss = run["ready_rss_kib"].as_u64().unwrap();
+        assert!(rss > 0);
+        assert!(run["ready_rss_anon_kib"].as_u64().unwrap() <= rss);
         let cpu = &run["cpus"][0];
         for sample in run["samples"].as_array().unwrap() {
             for processor in sample["processors"].as_array().unwrap() {

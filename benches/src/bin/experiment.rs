@@ -64,6 +64,11 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
 
+    /// Skip the from-scratch start-ups and only cold-start from --model
+    /// (which it requires; not with --with-peer).
+    #[arg(long, requires = "model", conflicts_with = "with_peer")]
+    no_scratch: bool,
+
     /// Python of the peer's virtual environment, with torch and flask.
     #[arg(
         long,
@@ -174,6 +179,7 @@ fn main() -> anyhow::Result<()> {
         cpus,
         cold_starts: cli.cold_starts,
         model: cli.model.as_deref().map(absolute).transpose()?,
+        scratch: !cli.no_scratch,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
     };
     eprintln!(

@@ -115,6 +115,7 @@ mod tests {
             cpu_percent,
             cpu_seconds: 1.0,
             rss_kib: 1,
+            rss_anon_kib: 1,
             threads: 2,
             processors,
         }

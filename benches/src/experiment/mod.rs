@@ -41,6 +41,8 @@ pub struct Experiment {
     /// A `serve` checkpoint for the cold starts, instead of the one the
     /// side's first from-scratch start saves.
     pub model: Option<PathBuf>,
+    /// Whether each side and cap also starts once training from scratch.
+    pub scratch: bool,
     /// The command line, recorded in the JSON.
     pub command_line: String,
 }
@@ -102,7 +104,9 @@ impl Experiment {
                     attempt: 1,
                     workload: Workload::StartOnly,
                 };
-                runs.push(run::run(&self.settings, &scratch)?);
+                if self.scratch {
+                    runs.push(run::run(&self.settings, &scratch)?);
+                }
                 if !checkpoints.iter().any(|(saved, _)| *saved == side) {
                     checkpoints.push((side, save.clone()));
                 }

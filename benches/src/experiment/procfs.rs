@@ -58,6 +58,9 @@ pub fn parse_stat(text: &str) -> anyhow::Result<Stat> {
 pub struct Status {
     /// Resident set size (`VmRSS`) in KiB.
     pub rss_kib: u64,
+    /// Its anonymous part (`RssAnon`: heap, stacks) in KiB. The rest is
+    /// mapped files, such as a memory-mapped dataset, and shared memory.
+    pub rss_anon_kib: u64,
     /// Peak resident set size (`VmHWM`) in KiB.
     pub peak_rss_kib: u64,
     /// CPUs the process may run on (`Cpus_allowed_list`), ascending.
@@ -74,6 +77,7 @@ pub fn parse_status(text: &str) -> anyhow::Result<Status> {
     };
     Ok(Status {
         rss_kib: parse_kib(value("VmRSS")?)?,
+        rss_anon_kib: parse_kib(value("RssAnon")?)?,
         peak_rss_kib: parse_kib(value("VmHWM")?)?,
         cpus_allowed: parse_cpu_list(value("Cpus_allowed_list")?)?,
     })
@@ -227,7 +231,8 @@ mod tests {
     fn status_of_pinned_process() {
         let status = parse_status(STATUS_PINNED).unwrap();
         assert_eq!(status.cpus_allowed, vec![1]);
-        assert!(status.rss_kib > 0);
+        assert_eq!(status.rss_kib, 1812);
+        assert_eq!(status.rss_anon_kib, 108);
         assert!(status.peak_rss_kib >= status.rss_kib);
     }
 

@@ -82,6 +82,8 @@ pub struct Run {
     pub startup_seconds: f64,
     /// Resident set size when it became ready, in KiB.
     pub ready_rss_kib: u64,
+    /// Its anonymous part (`RssAnon`), in KiB.
+    pub ready_rss_anon_kib: u64,
     /// Every `/proc` sample of the process.
     pub samples: Vec<Sample>,
     /// CPU and memory while idle.
@@ -157,7 +159,7 @@ fn measure(settings: &Settings, plan: &Plan, variant: Variant) -> anyhow::Result
         Variant::Checkpoint => CHECKPOINT_TIMEOUT,
     };
     let startup = server.wait_ready(plan.side.ready_path(), timeout)?;
-    let ready_rss_kib = super::procfs::read_process(server.pid())?.status.rss_kib;
+    let ready = super::procfs::read_process(server.pid())?.status;
     verify_affinity(server.pid(), plan.cpus)?;
     eprintln!(
         "experiment: {} cap {} {variant:?} #{}: ready after {:.3} s, {:.1} MB resident",
@@ -165,7 +167,7 @@ fn measure(settings: &Settings, plan: &Plan, variant: Variant) -> anyhow::Result
         plan.cap,
         plan.attempt,
         startup.as_secs_f64(),
-        ready_rss_kib as f64 / 1024.0
+        ready.rss_kib as f64 / 1024.0
     );
 
     let loaded = match plan.workload {
@@ -190,7 +192,8 @@ fn measure(settings: &Settings, plan: &Plan, variant: Variant) -> anyhow::Result
         attempt: plan.attempt,
         command,
         startup_seconds: startup.as_secs_f64(),
-        ready_rss_kib,
+        ready_rss_kib: ready.rss_kib,
+        ready_rss_anon_kib: ready.rss_anon_kib,
         idle: phase("idle", 0),
         busy_get: phase("get", 1),
         busy_predict: phase("predict", 2),

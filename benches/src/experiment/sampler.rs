@@ -25,6 +25,8 @@ pub struct Sample {
     pub cpu_seconds: f64,
     /// Resident set size in KiB.
     pub rss_kib: u64,
+    /// The anonymous part of the resident set (`RssAnon`) in KiB.
+    pub rss_anon_kib: u64,
     /// Threads of the process.
     pub threads: u64,
     /// The CPUs its threads last ran on.
@@ -57,6 +59,8 @@ pub struct Mark {
     pub cpu_seconds: f64,
     /// Resident set size in KiB.
     pub rss_kib: u64,
+    /// The anonymous part of the resident set (`RssAnon`) in KiB.
+    pub rss_anon_kib: u64,
 }
 
 impl Sampler {
@@ -121,6 +125,7 @@ impl Sampler {
             seconds: self.started.elapsed().as_secs_f64(),
             cpu_seconds: reading.stat.cpu_ticks() as f64 / self.ticks_per_second as f64,
             rss_kib: reading.status.rss_kib,
+            rss_anon_kib: reading.status.rss_anon_kib,
         })
     }
 
@@ -150,6 +155,7 @@ fn to_sample(reading: &Reading, since_start: Duration, phase: String) -> Sample 
         cpu_percent: 0.0,
         cpu_seconds: 0.0,
         rss_kib: reading.status.rss_kib,
+        rss_anon_kib: reading.status.rss_anon_kib,
         threads: reading.stat.threads,
         processors: processors.into_iter().collect(),
     }
@@ -172,6 +178,8 @@ pub struct PhaseSummary {
     pub mean_rss_kib: f64,
     /// Highest resident set size, in KiB.
     pub max_rss_kib: u64,
+    /// Highest anonymous part of the resident set, in KiB.
+    pub max_rss_anon_kib: u64,
 }
 
 /// Summarises the phase between the marks `start` and `end`: CPU use from
@@ -191,12 +199,19 @@ pub fn summarise(samples: &[Sample], phase: &str, start: Mark, end: Mark) -> Pha
         .map(|s| s.rss_kib)
         .chain([start.rss_kib, end.rss_kib])
         .collect();
+    let max_rss_anon_kib = chosen
+        .iter()
+        .map(|s| s.rss_anon_kib)
+        .chain([start.rss_anon_kib, end.rss_anon_kib])
+        .max()
+        .unwrap_or(0);
     PhaseSummary {
         seconds,
         mean_cpu_percent: 100.0 * (end.cpu_seconds - start.cpu_seconds) / seconds.max(1e-9),
         max_cpu_percent,
         mean_rss_kib: rss.iter().sum::<u64>() as f64 / rss.len() as f64,
         max_rss_kib: rss.iter().copied().max().unwrap_or(0),
+        max_rss_anon_kib,
     }
 }
 
@@ -211,6 +226,7 @@ mod tests {
             cpu_percent: 50.0,
             cpu_seconds,
             rss_kib,
+            rss_anon_kib: rss_kib / 2,
             threads: 1,
             processors: vec![0],
         }
@@ -221,6 +237,7 @@ mod tests {
             seconds,
             cpu_seconds,
             rss_kib,
+            rss_anon_kib: rss_kib / 2,
         }
     }
 
@@ -236,6 +253,7 @@ mod tests {
         assert!((idle.seconds - 3.0).abs() < 1e-9);
         assert!((idle.mean_cpu_percent - 1.0).abs() < 1e-9);
         assert_eq!(idle.max_rss_kib, 400);
+        assert_eq!(idle.max_rss_anon_kib, 200);
         assert!((idle.mean_rss_kib - 250.0).abs() < 1e-9);
         assert!((idle.max_cpu_percent - 50.0).abs() < 1e-9);
     }
