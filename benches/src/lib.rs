@@ -5,6 +5,8 @@
 //! Every benchmark runs inside a rayon pool of a fixed size
 //! ([`THREAD_COUNTS`]), so one run reports 1 thread next to 2 threads.
 
+pub mod experiment;
+
 mod ceiling;
 mod layers;
 mod setup;
