@@ -18,9 +18,11 @@ fuzz_target!(|bytes: &[u8]| {
         Ok(split) => check_split(&split, bytes),
         Err(error) => check_error(&error, bytes),
     }
+    // The split and its map are dropped, so the file can go.
+    std::fs::remove_file(path).expect("remove the batch file");
 });
 
-/// One file per fuzzing process, rewritten for every input.
+/// One file per fuzzing process, written and removed for every input.
 fn batch_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
