@@ -16,10 +16,10 @@ use super::procfs::format_cpu_list;
 /// Time between two readiness probes.
 const PROBE_INTERVAL: Duration = Duration::from_millis(1);
 
-/// Longest wait for `taskset` to exec the program it starts.
+/// Maximum wait for `taskset` to exec the program it starts.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest wait for a process to exit after SIGTERM before it gets SIGKILL.
+/// Maximum wait for a process to exit after SIGTERM before it gets SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A server process started by [`start_pinned`]; killed on drop if still running.
@@ -85,7 +85,7 @@ pub fn start_pinned(
 }
 
 impl Server {
-    /// The process id.
+    /// Returns the process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -8,10 +8,14 @@ use anyhow::{bail, ensure, Context};
 use super::procfs::{format_cpu_list, parse_status, read_process};
 use super::sampler::Sample;
 
-/// Tolerance of the CPU-time check of one sampling interval, in percent of
-/// one CPU: `/proc` counts CPU time in clock ticks (10 ms at 100 Hz), so a
-/// 250 ms interval can read one tick, 4%, high or low.
-const INTERVAL_TOLERANCE_PERCENT: f64 = 10.0;
+/// Returns the tolerance of the CPU-time check of one sampling interval, in
+/// percent of one CPU. `/proc` counts CPU time in whole clock ticks (10 ms at
+/// 100 Hz), so one interval can read a tick high at each end: two ticks,
+/// and at least 10%.
+pub fn interval_tolerance_percent(interval_seconds: f64, ticks_per_second: u64) -> f64 {
+    let two_ticks = 2.0 / ticks_per_second as f64;
+    (100.0 * two_ticks / interval_seconds).max(10.0)
+}
 
 /// Returns the CPUs this process may use (`Cpus_allowed_list` of `/proc/self/status`).
 ///
@@ -54,7 +58,7 @@ pub fn parse_caps(text: &str, available: usize) -> anyhow::Result<Vec<usize>> {
     Ok(caps)
 }
 
-/// The first `cap` CPUs of `available`.
+/// Returns the first `cap` CPUs of `available`.
 pub fn cpu_set(available: &[usize], cap: usize) -> Vec<usize> {
     available.iter().copied().take(cap).collect()
 }
@@ -76,12 +80,17 @@ pub fn verify_affinity(pid: u32, cpus: &[usize]) -> anyhow::Result<()> {
 }
 
 /// Checks every sample: each thread ran on a CPU of `cpus`, and no sampling
-/// interval used more CPU time than `cpus.len()` CPUs can give.
+/// interval used more CPU time than `cpus.len()` CPUs can give, plus
+/// `tolerance_percent` (see [`interval_tolerance_percent`]).
 ///
 /// # Errors
 /// On the first sample that breaks either rule.
-pub fn verify_samples(samples: &[Sample], cpus: &[usize]) -> anyhow::Result<()> {
-    let ceiling = 100.0 * cpus.len() as f64 + INTERVAL_TOLERANCE_PERCENT;
+pub fn verify_samples(
+    samples: &[Sample],
+    cpus: &[usize],
+    tolerance_percent: f64,
+) -> anyhow::Result<()> {
+    let ceiling = 100.0 * cpus.len() as f64 + tolerance_percent;
     for sample in samples {
         if let Some(outside) = sample.processors.iter().find(|cpu| !cpus.contains(cpu)) {
             bail!(
@@ -138,19 +147,25 @@ mod tests {
     #[test]
     fn samples_inside_set() {
         let samples = [sample(99.0, vec![0]), sample(104.0, vec![0])];
-        assert!(verify_samples(&samples, &[0]).is_ok());
+        assert!(verify_samples(&samples, &[0], 10.0).is_ok());
     }
 
     #[test]
     fn thread_outside_set() {
-        let error = verify_samples(&[sample(50.0, vec![0, 1])], &[0]).unwrap_err();
+        let error = verify_samples(&[sample(50.0, vec![0, 1])], &[0], 10.0).unwrap_err();
         assert!(error.to_string().contains("CPU 1"), "{error}");
     }
 
     #[test]
     fn cpu_time_above_cap() {
-        let error = verify_samples(&[sample(180.0, vec![0])], &[0]).unwrap_err();
+        let error = verify_samples(&[sample(180.0, vec![0])], &[0], 10.0).unwrap_err();
         assert!(error.to_string().contains("180%"), "{error}");
+    }
+
+    #[test]
+    fn tolerance_of_short_intervals() {
+        assert_eq!(interval_tolerance_percent(0.25, 100), 10.0);
+        assert!((interval_tolerance_percent(0.05, 100) - 40.0).abs() < 1e-9);
     }
 
     #[test]

@@ -162,12 +162,12 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
-/// The run that was sampled idle and under load.
+/// Returns the run that was sampled idle and under load.
 fn full_run<'a>(chosen: &[&'a Run]) -> Option<&'a Run> {
     chosen.iter().copied().find(|run| run.get.is_some())
 }
 
-/// The median start-up of the runs of `variant`, in seconds.
+/// Returns the median start-up of the runs of `variant`, in seconds.
 pub fn median_startup(chosen: &[&Run], variant: Variant) -> Option<f64> {
     let mut values: Vec<f64> = chosen
         .iter()
@@ -177,7 +177,7 @@ pub fn median_startup(chosen: &[&Run], variant: Variant) -> Option<f64> {
     median(&mut values)
 }
 
-/// The median of `values` (the mean of the middle two for an even count).
+/// Returns the median of `values` (the mean of the middle two for an even count).
 pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -191,7 +191,7 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
-/// The peer's mean `GET /` time per request divided by this side's.
+/// Returns the peer's mean `GET /` time per request divided by this side's.
 fn peer_ratio(runs: &[Run], cap: usize, chosen: &[&Run]) -> Option<String> {
     let own = full_run(chosen)?;
     if own.side == Side::Peer {

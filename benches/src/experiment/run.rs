@@ -11,17 +11,17 @@ use serde::Serialize;
 
 use super::ab::{self, AbReport, Load};
 use super::child::{free_port, start_pinned, Server};
-use super::cpuset::{verify_affinity, verify_samples};
+use super::cpuset::{interval_tolerance_percent, verify_affinity, verify_samples};
 use super::sampler::{summarise, Mark, PhaseSummary, Sample, Sampler};
 use super::side::{Programs, Side, Start};
 
-/// Longest wait for a server that trains from scratch to become ready.
+/// Maximum wait for a server that trains from scratch to become ready.
 const SCRATCH_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
-/// Longest wait for a server that loads a checkpoint to become ready.
+/// Maximum wait for a server that loads a checkpoint to become ready.
 const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How a run's model got ready.
+/// The way a run's model got ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
@@ -66,15 +66,15 @@ pub struct LoadSpec {
 /// Everything measured in one start of one side.
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
-    /// Which side ran.
+    /// The side that ran.
     pub side: Side,
     /// Its thread cap, which is also the number of CPUs it was pinned to.
     pub cap: usize,
     /// The CPUs it was pinned to.
     pub cpus: Vec<usize>,
-    /// How its model got ready.
+    /// The way its model got ready.
     pub variant: Variant,
-    /// Which start of this side, cap and variant (from 1).
+    /// The number of this start of the side, cap and variant (from 1).
     pub attempt: usize,
     /// The program and arguments, without the `taskset` prefix.
     pub command: Vec<String>,
@@ -92,13 +92,13 @@ pub struct Run {
     pub busy_get: Option<PhaseSummary>,
     /// CPU and memory under the `POST /predict` load.
     pub busy_predict: Option<PhaseSummary>,
-    /// What `ab` reported for `GET /`.
+    /// The `ab` report of `GET /`.
     pub get: Option<AbReport>,
-    /// What `ab` reported for `POST /predict`.
+    /// The `ab` report of `POST /predict`.
     pub predict: Option<AbReport>,
 }
 
-/// What one start does once the server is ready.
+/// The work of one start once the server is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     /// Stop at once: only the start-up is measured.
@@ -110,17 +110,17 @@ pub enum Workload {
 /// One start to run: which side, cap and CPUs, how the model gets ready.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
-    /// Which side runs.
+    /// The side to run.
     pub side: Side,
     /// Its thread cap.
     pub cap: usize,
     /// The CPUs it is pinned to.
     pub cpus: &'a [usize],
-    /// How its model gets ready.
+    /// The way its model gets ready.
     pub start: Start<'a>,
-    /// Which start this is (from 1).
+    /// The number of this start (from 1).
     pub attempt: usize,
-    /// What runs once it is ready.
+    /// The work once it is ready.
     pub workload: Workload,
 }
 
@@ -176,7 +176,11 @@ fn measure(settings: &Settings, plan: &Plan, variant: Variant) -> anyhow::Result
     };
     server.stop()?;
     let samples = sampler.finish();
-    verify_samples(&samples, plan.cpus)?;
+    let tolerance = interval_tolerance_percent(
+        settings.sample_interval.as_secs_f64(),
+        settings.ticks_per_second,
+    );
+    verify_samples(&samples, plan.cpus, tolerance)?;
     let phase = |name: &str, index: usize| {
         let marks = &loaded.as_ref()?.marks;
         Some(summarise(&samples, name, marks[index], marks[index + 1]))

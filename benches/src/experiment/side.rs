@@ -19,7 +19,7 @@ pub enum Side {
 }
 
 impl Side {
-    /// The name used in file names, the JSON and the table.
+    /// Returns the name used in file names, the JSON and the table.
     pub fn name(self) -> &'static str {
         match self {
             Side::Function => "function",
@@ -28,7 +28,7 @@ impl Side {
         }
     }
 
-    /// The column heading of the table and the legend of the charts.
+    /// Returns the column heading of the table and the legend of the charts.
     pub fn label(self) -> &'static str {
         match self {
             Side::Function => "cifaas function",
@@ -42,7 +42,7 @@ impl Side {
         "/_/ready"
     }
 
-    /// The checkpoint file name this side writes when it trains from scratch.
+    /// Returns the checkpoint file name this side writes when it trains from scratch.
     pub fn checkpoint_name(self, cap: usize) -> String {
         match self {
             Side::Peer => format!("peer-cap{cap}.pt"),
@@ -57,7 +57,7 @@ impl fmt::Display for Side {
     }
 }
 
-/// How the model gets ready at start-up.
+/// The way the model gets ready at start-up.
 #[derive(Debug, Clone)]
 pub enum Start<'a> {
     /// Train for this many epochs, then save the result to the path.
@@ -82,7 +82,7 @@ pub struct Programs {
 }
 
 impl Programs {
-    /// The program and arguments that start `side` with `threads` threads on `address`.
+    /// Returns the program and arguments that start `side` with `threads` threads on `address`.
     pub fn command(
         &self,
         side: Side,
