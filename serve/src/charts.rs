@@ -41,6 +41,9 @@ const PALETTE: [RGBColor; 5] = [
     RGBColor(148, 103, 189),
 ];
 
+/// Reads one accuracy of an epoch, if the run measured it.
+type AccuracyOf = fn(&EpochPoint) -> Option<f64>;
+
 fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{error}")
 }
@@ -86,7 +89,7 @@ pub fn draw_training_curves(path: &Path, points: &[EpochPoint]) -> anyhow::Resul
         .y_desc("accuracy (%)")
         .draw()
         .map_err(plot_error)?;
-    let lines: [(&str, fn(&EpochPoint) -> Option<f64>); 3] = [
+    let lines: [(&str, AccuracyOf); 3] = [
         ("training", |p| Some(p.train_accuracy)),
         ("validation", |p| p.validation_accuracy),
         ("test", |p| p.test_accuracy),
