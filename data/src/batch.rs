@@ -1,5 +1,6 @@
 //! Channel statistics, normalisation to f32 and shuffled mini-batches.
 
+use crate::augment::Augment;
 use crate::rng::SplitMix64;
 use crate::{DataError, Result, Split, IMAGE_BYTES};
 
@@ -189,6 +190,23 @@ pub fn fill_batch(
     images: &mut [f32],
     labels: &mut [usize],
 ) -> Result<()> {
+    fill_batch_augmented(split, stats, indices, None, images, labels)
+}
+
+/// Copies the records named by `indices` as [`fill_batch`] does, each image
+/// randomly cropped and flipped by `augment` when given (see
+/// [`Augment::transform`]).
+///
+/// # Errors
+/// As [`fill_batch`].
+pub fn fill_batch_augmented(
+    split: &Split,
+    stats: &ChannelStats,
+    indices: &[usize],
+    augment: Option<&Augment>,
+    images: &mut [f32],
+    labels: &mut [usize],
+) -> Result<()> {
     if images.len() != indices.len() * IMAGE_BYTES {
         return Err(DataError::Batch(format!(
             "images buffer has length {}, expected {} (3072 floats for each of {} indices)",
@@ -214,7 +232,13 @@ pub fn fill_batch(
     let table = Table::new(stats);
     let outputs = images.chunks_exact_mut(IMAGE_BYTES).zip(labels.iter_mut());
     for (&index, (image, label)) in indices.iter().zip(outputs) {
-        table.apply(split.image(index), image);
+        match augment {
+            Some(augment) => {
+                let transform = augment.transform(index);
+                transform.apply(&table.values, split.image(index), image);
+            }
+            None => table.apply(split.image(index), image),
+        }
         *label = usize::from(split.label(index));
     }
     Ok(())

@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 mod archive;
+mod augment;
 mod batch;
 mod cifar;
 mod dataset;
@@ -23,7 +24,8 @@ mod rng;
 mod synthetic;
 
 pub use archive::{unpack_archive, user_cache_dir, Unpacked, CACHE_DIR_ENV};
-pub use batch::{fill_batch, shuffled_indices, ChannelStats};
+pub use augment::{Augment, Transform, CROP_PADDING};
+pub use batch::{fill_batch, fill_batch_augmented, shuffled_indices, ChannelStats};
 pub use cifar::Split;
 pub use dataset::{Cifar10, ARCHIVE_NAME, FOLDER_NAME, META_FILE, TEST_FILE, TRAIN_FILES};
 pub use error::DataError;

@@ -42,7 +42,9 @@ pub use maxpool::{maxpool2d_backward, maxpool2d_forward, Pool2dGeometry};
 pub use relu::{relu_backward, relu_forward};
 pub use sgd::Sgd;
 pub use shape::Shape4;
-pub use softmax_xent::{softmax, softmax_cross_entropy, softmax_cross_entropy_sum};
+pub use softmax_xent::{
+    softmax, softmax_cross_entropy, softmax_cross_entropy_smoothed_sum, softmax_cross_entropy_sum,
+};
 
 /// The result type of every kernel.
 pub type Result<T> = std::result::Result<T, KernelError>;

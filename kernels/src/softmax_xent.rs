@@ -71,7 +71,41 @@ pub fn softmax_cross_entropy_sum(
     grad_scale: f64,
     grad_logits: &mut [f32],
 ) -> Result<f64> {
+    let smoothing = 0.0;
+    softmax_cross_entropy_smoothed_sum(logits, labels, classes, smoothing, grad_scale, grad_logits)
+}
+
+/// Returns the summed cross-entropy with label smoothing `smoothing` (`ε`)
+/// and overwrites `grad_logits` with `(softmax(logits) - target) *
+/// grad_scale`, where the target of a row puts `1 - ε + ε / classes` on its
+/// label and `ε / classes` on every other class, as PyTorch's
+/// `cross_entropy(label_smoothing = ε)` does.
+///
+/// The loss of a row is `(1 - ε) * (lse - row[label]) + ε * (lse -
+/// mean(row))`, with `lse` the row's logsumexp, so `ε = 0` gives exactly
+/// the bits of [`softmax_cross_entropy_sum`].
+///
+/// Shapes: as [`softmax_cross_entropy_sum`].
+///
+/// # Errors
+/// As [`softmax_cross_entropy`], and [`crate::KernelError::Parameter`] when
+/// `smoothing` is not in `[0, 1]`.
+pub fn softmax_cross_entropy_smoothed_sum(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    smoothing: f32,
+    grad_scale: f64,
+    grad_logits: &mut [f32],
+) -> Result<f64> {
     require_classes(classes)?;
+    if !(0.0..=1.0).contains(&smoothing) {
+        return Err(KernelError::Parameter {
+            name: "smoothing",
+            value: smoothing.to_string(),
+            reason: "label smoothing must be in [0, 1]".into(),
+        });
+    }
     let batch = labels.len();
     if batch == 0 {
         return Err(KernelError::Parameter {
@@ -90,18 +124,32 @@ pub fn softmax_cross_entropy_sum(
         });
     }
 
+    let smoothing = f64::from(smoothing);
+    let off_target = smoothing / classes as f64;
+    let on_target = 1.0 - smoothing + off_target;
     let mut total = 0.0;
     let rows = logits
         .chunks_exact(classes)
         .zip(grad_logits.chunks_exact_mut(classes));
 
-    // Per row: loss = (max - row[label]) + ln(sum(exp(row - max))).
+    // Per row: lse - row[label] = (max - row[label]) + ln(sum(exp(row - max))).
     for ((row, grad), &label) in rows.zip(labels) {
         let (max, log_sum) = shifted_log_sum_exp(row);
-        total += (max - f64::from(row[label])) + log_sum;
+        let nll = (max - f64::from(row[label])) + log_sum;
+        if smoothing == 0.0 {
+            total += nll;
+        } else {
+            let mean = row.iter().map(|&x| f64::from(x)).sum::<f64>() / classes as f64;
+            let uniform = (max - mean) + log_sum;
+            total += (1.0 - smoothing) * nll + smoothing * uniform;
+        }
         for (class, (g, &x)) in grad.iter_mut().zip(row).enumerate() {
             let probability = (f64::from(x) - max - log_sum).exp();
-            let target = if class == label { 1.0 } else { 0.0 };
+            let target = if class == label {
+                on_target
+            } else {
+                off_target
+            };
             *g = ((probability - target) * grad_scale) as f32;
         }
     }

@@ -337,6 +337,31 @@ proptest! {
     }
 
     #[test]
+    fn smoothed_cross_entropy_matches_reference(
+        batch in 1..=6usize,
+        classes in 1..=12usize,
+        smoothing in prop_oneof![Just(0.0f32), Just(0.1), Just(0.5), Just(1.0), 0.0f32..1.0],
+        scale in prop_oneof![Just(1.0f32), Just(30.0), Just(1e4)],
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::new(seed);
+        let logits: Vec<f32> = rng.values(batch * classes).iter().map(|x| x * scale).collect();
+        let labels: Vec<usize> = (0..batch).map(|_| (rng.next_u64() as usize) % classes).collect();
+        let mut grad = nan_vec(logits.len());
+        let grad_scale = 1.0 / batch as f64;
+        let sum = softmax_cross_entropy_smoothed_sum(
+            &logits, &labels, classes, smoothing, grad_scale, &mut grad,
+        )
+        .unwrap();
+        let (expected_loss, expected_grad) = reference::softmax_cross_entropy_smoothed(
+            &to_f64(&logits), &labels, classes, f64::from(smoothing),
+        );
+        let loss_tolerance = 1e-6 * f64::from(scale);
+        assert_close("loss", &[(sum * grad_scale) as f32], &[expected_loss], loss_tolerance, 1e-6);
+        assert_close("grad_logits", &grad, &expected_grad, 1e-7, 1e-5);
+    }
+
+    #[test]
     fn sgd_matches_reference(
         len in 0..=40usize,
         momentum in prop_oneof![Just(0.0f32), Just(0.9)],

@@ -233,6 +233,11 @@ fn cross_entropy_rejects() {
     );
     assert_parameter(softmax_cross_entropy(&[], &[], 3, &mut []), "batch");
     assert_parameter(softmax_cross_entropy(&[], &[0], 0, &mut []), "classes");
+    for smoothing in [-0.1, 1.5, f32::NAN] {
+        let result =
+            softmax_cross_entropy_smoothed_sum(&[0.0; 6], &[0, 1], 3, smoothing, 0.5, &mut grad);
+        assert_parameter(result, "smoothing");
+    }
 
     assert_length(softmax(&[0.0; 5], 3, &mut grad[..5]), "logits");
     assert_length(softmax(&[0.0; 6], 3, &mut grad[..5]), "probabilities");

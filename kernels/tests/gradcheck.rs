@@ -211,4 +211,29 @@ proptest! {
         });
         assert_close("grad_logits", &grad, &numeric, 1e-6, 1e-4);
     }
+
+    /// As `softmax_cross_entropy_gradcheck`, with label smoothing: the
+    /// gradient of the summed loss times `1 / batch` against central
+    /// differences of the reference's mean loss.
+    #[test]
+    fn smoothed_cross_entropy_gradcheck(
+        batch in 1..=4usize,
+        classes in 1..=10usize,
+        smoothing in 0.0f32..=1.0,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::new(seed);
+        let logits: Vec<f32> = rng.values(batch * classes).iter().map(|x| 4.0 * x).collect();
+        let labels: Vec<usize> = (0..batch).map(|_| (rng.next_u64() as usize) % classes).collect();
+        let mut grad = vec![f32::NAN; logits.len()];
+        let scale = 1.0 / batch as f64;
+        softmax_cross_entropy_smoothed_sum(&logits, &labels, classes, smoothing, scale, &mut grad)
+            .unwrap();
+
+        let smoothing = f64::from(smoothing);
+        let numeric = numeric_grad(&to_f64(&logits), 1e-4, |x| {
+            reference::softmax_cross_entropy_smoothed(x, &labels, classes, smoothing).0
+        });
+        assert_close("grad_logits", &grad, &numeric, 1e-6, 1e-4);
+    }
 }

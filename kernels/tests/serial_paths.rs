@@ -282,6 +282,13 @@ proptest! {
         let sum = softmax_cross_entropy_sum(&logits, &labels, classes, scale, &mut sum_grad).unwrap();
         assert_eq!((sum * scale) as f32, mean);
         assert_eq!(sum_grad, mean_grad);
+
+        let mut smoothed_grad = nan_vec(logits.len());
+        let smoothed =
+            softmax_cross_entropy_smoothed_sum(&logits, &labels, classes, 0.0, scale, &mut smoothed_grad)
+                .unwrap();
+        assert_eq!(smoothed.to_bits(), sum.to_bits());
+        assert_eq!(smoothed_grad, sum_grad);
     }
 
     #[test]

@@ -5,12 +5,12 @@
 //! runs its whole pass on one thread with the serial kernels, so the work
 //! of a chunk, and its partial gradient, do not depend on the thread count.
 
-use data::{fill_batch, ChannelStats, Split};
+use data::{fill_batch_augmented, Augment, ChannelStats, Split};
 use kernels::{
     conv2d_backward_serial, conv2d_maxpool2d_forward, conv2d_relu_dropout_forward,
     linear_backward_serial, linear_forward_serial, maxpool2d_backward_bias,
-    relu_dropout_backward_bias, softmax_cross_entropy_sum, ChunkMask, ConvScratch, Dropout,
-    LinearGrads,
+    relu_dropout_backward_bias, softmax_cross_entropy_smoothed_sum, ChunkMask, ConvScratch,
+    Dropout, LinearGrads,
 };
 
 use crate::layers::Layers;
@@ -26,7 +26,8 @@ pub(crate) struct DropoutSeeds {
 }
 
 /// The position of a training chunk in its batch, the batch size that
-/// scales its loss, and the dropout seeds of the step.
+/// scales its loss, the dropout seeds of the step, and the augmentation and
+/// label smoothing of the run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChunkPlace {
     /// Index in the batch of the chunk's first image.
@@ -34,6 +35,10 @@ pub(crate) struct ChunkPlace {
     /// Images in the whole batch; the loss is the batch mean.
     pub(crate) batch: usize,
     pub(crate) seeds: DropoutSeeds,
+    /// The epoch's random crops and flips, when the run augments.
+    pub(crate) augment: Option<Augment>,
+    /// Label smoothing of the loss.
+    pub(crate) smoothing: f32,
 }
 
 /// Gradient buffers of the backward pass. Gradients of same-sized
@@ -128,7 +133,8 @@ impl Chunk {
         debug_assert!(count <= self.capacity);
         let layers = Layers::new(count)?;
         let input = &mut self.input[..count * IMAGE_BYTES];
-        fill_batch(split, stats, indices, input, &mut self.labels[..count])?;
+        let labels = &mut self.labels[..count];
+        fill_batch_augmented(split, stats, indices, place.augment.as_ref(), input, labels)?;
         self.forward(params, &layers, dropout, Some(place))?;
 
         let logits = &self.logits[..count * CLASSES];
@@ -140,7 +146,15 @@ impl Chunk {
             .count();
         let grad_logits = &mut self.grad.logits[..count * CLASSES];
         let scale = 1.0 / place.batch as f64;
-        self.loss_sum = softmax_cross_entropy_sum(logits, labels, CLASSES, scale, grad_logits)?;
+        let smoothing = place.smoothing;
+        self.loss_sum = softmax_cross_entropy_smoothed_sum(
+            logits,
+            labels,
+            CLASSES,
+            smoothing,
+            scale,
+            grad_logits,
+        )?;
         self.backward(params, &layers, dropout, grads)
     }
 

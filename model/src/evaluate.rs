@@ -19,6 +19,9 @@ pub struct Evaluation {
     /// Images of each true class, and how many of them were classified
     /// correctly.
     pub per_class: [ClassCount; CLASSES],
+    /// Confusion matrix: `confusion[label][predicted]` counts the images of
+    /// class `label` predicted as class `predicted`.
+    pub confusion: [[usize; CLASSES]; CLASSES],
 }
 
 /// Counts of one class in an evaluation.
@@ -61,6 +64,36 @@ pub fn evaluate_while<F>(
     network: &Network,
     split: &Split,
     batch_size: usize,
+    keep_going: F,
+) -> Result<Option<Evaluation>>
+where
+    F: FnMut() -> bool,
+{
+    let indices: Vec<usize> = (0..split.len()).collect();
+    evaluate_some(network, split, &indices, batch_size, keep_going)
+}
+
+/// Evaluates like [`evaluate`] on the records of `split` named by
+/// `indices` only, such as a validation set held out of a training split.
+///
+/// # Errors
+/// [`ModelError::Config`] for a zero batch size, and [`ModelError::Data`]
+/// for an index out of range.
+pub fn evaluate_indices(
+    network: &Network,
+    split: &Split,
+    indices: &[usize],
+    batch_size: usize,
+) -> Result<Evaluation> {
+    let finished = evaluate_some(network, split, indices, batch_size, || true)?;
+    finished.ok_or_else(|| ModelError::Config("the evaluation stopped early".into()))
+}
+
+fn evaluate_some<F>(
+    network: &Network,
+    split: &Split,
+    indices: &[usize],
+    batch_size: usize,
     mut keep_going: F,
 ) -> Result<Option<Evaluation>>
 where
@@ -72,11 +105,16 @@ where
         ));
     }
     let start = Instant::now();
-    let mut per_class = [ClassCount::default(); CLASSES];
-    let capacity = batch_size.min(split.len().max(1));
+    if let Some(&index) = indices.iter().find(|&&index| index >= split.len()) {
+        return Err(ModelError::Data(data::DataError::IndexOutOfRange {
+            index,
+            len: split.len(),
+        }));
+    }
+    let mut confusion = [[0usize; CLASSES]; CLASSES];
+    let capacity = batch_size.min(indices.len().max(1));
     let mut inference = Inference::new(network, capacity)?;
     let mut logits = vec![0.0; capacity * CLASSES];
-    let indices: Vec<usize> = (0..split.len()).collect();
     for batch in indices.chunks(batch_size) {
         if !keep_going() {
             return Ok(None);
@@ -92,16 +130,18 @@ where
         inference.logits(batch.len(), fill, logits)?;
         for (&index, row) in batch.iter().zip(logits.chunks_exact(CLASSES)) {
             let label = usize::from(split.label(index));
-            per_class[label].total += 1;
-            if argmax(row) == label {
-                per_class[label].correct += 1;
-            }
+            confusion[label][argmax(row)] += 1;
         }
     }
+    let per_class: [ClassCount; CLASSES] = std::array::from_fn(|label| ClassCount {
+        total: confusion[label].iter().sum(),
+        correct: confusion[label][label],
+    });
     Ok(Some(Evaluation {
         correct: per_class.iter().map(|c| c.correct).sum(),
-        total: split.len(),
+        total: indices.len(),
         seconds: start.elapsed().as_secs_f64(),
         per_class,
+        confusion,
     }))
 }

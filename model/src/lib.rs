@@ -9,11 +9,13 @@ mod checkpoint;
 mod chunk;
 mod error;
 mod evaluate;
+mod holdout;
 mod layers;
 mod network;
 mod params;
 mod resume;
 mod rng;
+mod schedule;
 mod train;
 
 #[cfg(feature = "fuzzing")]
@@ -22,14 +24,19 @@ pub use checkpoint::{
     decode_checkpoint, encode_checkpoint, load_checkpoint, save_checkpoint, FORMAT_VERSION, MAGIC,
 };
 pub use error::ModelError;
-pub use evaluate::{evaluate, evaluate_while, ClassCount, Evaluation};
+pub use evaluate::{evaluate, evaluate_indices, evaluate_while, ClassCount, Evaluation};
+pub use holdout::Holdout;
 pub use network::{Network, IMAGE_BYTES};
 pub use params::{parameter_count, TensorSpec, TENSORS};
 pub use resume::{
     decode_train_state, encode_train_state, load_train_state, save_train_state, TrainState,
     STATE_MAGIC,
 };
-pub use train::{train, train_resumable, EpochReport, StepOutcome, TrainConfig, Trainer};
+pub use schedule::{LrPlan, Schedule};
+pub use train::{
+    train, train_observed, train_resumable, train_run, EpochReport, StepOutcome, StepProgress,
+    TrainConfig, TrainObserver, Trainer,
+};
 
 /// The result type of this crate.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -7,11 +7,15 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `CIFAASTS` |
-//! | 4 | format version, `u32` (currently 1) |
+//! | 4 | format version, `u32` (currently 2; version 1 is still read) |
 //! | 8 | epochs completed, `u64` |
 //! | 8 | SGD steps taken, `u64`, which seeds the next step's dropout masks |
 //! | 8 + 8 | training seed and batch size, `u64` |
 //! | 4 × 4 | learning rate, momentum, weight decay and dropout, `f32` |
+//! | 4 | schedule: 0 constant, 1 cosine, 2 one-cycle, `u32` (from version 2) |
+//! | 4 × 2 | warm-up epochs and label smoothing, `f32` (from version 2) |
+//! | 4 | augmentation: 0 off, 1 on, `u32` (from version 2) |
+//! | 8 × 2 | validation images and max steps (0 for none), `u64` (from version 2) |
 //! | 8 + C | length `C` of the embedded model checkpoint, then the checkpoint |
 //! | 8 + 4 P | number of momentum values `P`, then the values, `f32` |
 //! | 8 | FNV-1a 64-bit hash of every byte before it, `u64` |
@@ -20,11 +24,12 @@ use std::fs;
 use std::path::Path;
 
 use crate::checkpoint::{decode_checkpoint, encode_checkpoint, fnv1a64, write_atomically};
+use crate::schedule::Schedule;
 use crate::{ModelError, Network, Result, TrainConfig};
 
 /// The first eight bytes of every training state file.
 pub const STATE_MAGIC: [u8; 8] = *b"CIFAASTS";
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// Everything a training run needs to continue after a completed epoch:
 /// the network, the momentum buffers, the epoch and step counts, and the
@@ -52,6 +57,16 @@ impl TrainState {
     /// [`ModelError::Config`] naming the first option that differs.
     pub fn check_continues(&self, config: &TrainConfig) -> Result<()> {
         let saved = &self.config;
+        if config.time_budget.is_some() {
+            return Err(ModelError::Config(format!(
+                "a time budget cannot continue a saved run; pass --steps {} instead, the step \
+                 count the saved run planned",
+                saved
+                    .max_steps
+                    .map_or_else(|| "N".to_owned(), |steps| steps.to_string())
+            )));
+        }
+        let steps = |steps: Option<u64>| steps.map_or_else(|| "none".to_owned(), |s| s.to_string());
         let pairs = [
             ("--seed", saved.seed.to_string(), config.seed.to_string()),
             (
@@ -75,6 +90,32 @@ impl TrainState {
                 saved.dropout.to_string(),
                 config.dropout.to_string(),
             ),
+            (
+                "--schedule",
+                saved.schedule.to_string(),
+                config.schedule.to_string(),
+            ),
+            (
+                "--warmup-epochs",
+                saved.warmup_epochs.to_string(),
+                config.warmup_epochs.to_string(),
+            ),
+            (
+                "--label-smoothing",
+                saved.label_smoothing.to_string(),
+                config.label_smoothing.to_string(),
+            ),
+            (
+                "--augment",
+                saved.augment.to_string(),
+                config.augment.to_string(),
+            ),
+            (
+                "--val-split",
+                saved.validation.to_string(),
+                config.validation.to_string(),
+            ),
+            ("--steps", steps(saved.max_steps), steps(config.max_steps)),
         ];
         for (option, was, now) in pairs {
             if was != now {
@@ -84,7 +125,10 @@ impl TrainState {
                 )));
             }
         }
-        if config.epochs <= self.epochs_done {
+        let finished = config
+            .max_steps
+            .is_some_and(|steps| self.steps_taken >= steps);
+        if finished || (config.max_steps.is_none() && config.epochs <= self.epochs_done) {
             return Err(ModelError::Config(format!(
                 "the saved run already completed {} epochs; pass --epochs above {} to train \
                  further",
@@ -127,6 +171,12 @@ pub fn encode_train_state(state: &TrainState) -> Vec<u8> {
     ] {
         out.extend_from_slice(&value.to_le_bytes());
     }
+    out.extend_from_slice(&config.schedule.code().to_le_bytes());
+    out.extend_from_slice(&config.warmup_epochs.to_le_bytes());
+    out.extend_from_slice(&config.label_smoothing.to_le_bytes());
+    out.extend_from_slice(&u32::from(config.augment).to_le_bytes());
+    out.extend_from_slice(&(config.validation as u64).to_le_bytes());
+    out.extend_from_slice(&config.max_steps.unwrap_or(0).to_le_bytes());
     let checkpoint = encode_checkpoint(&state.network);
     out.extend_from_slice(&(checkpoint.len() as u64).to_le_bytes());
     out.extend_from_slice(&checkpoint);
@@ -177,7 +227,7 @@ pub fn decode_train_state(bytes: &[u8]) -> std::result::Result<TrainState, Strin
         offset: 8,
     };
     let version = fields.u32()?;
-    if version != STATE_VERSION {
+    if !(1..=STATE_VERSION).contains(&version) {
         return Err(format!(
             "unknown training state version {version}; this build reads version {STATE_VERSION}"
         ));
@@ -188,6 +238,19 @@ pub fn decode_train_state(bytes: &[u8]) -> std::result::Result<TrainState, Strin
     let batch_size = fields.u64()? as usize;
     let [lr, momentum, weight_decay, dropout] =
         [fields.f32()?, fields.f32()?, fields.f32()?, fields.f32()?];
+    let mut config = TrainConfig {
+        epochs: epochs_done,
+        batch_size,
+        lr,
+        momentum,
+        weight_decay,
+        dropout,
+        seed,
+        ..TrainConfig::default()
+    };
+    if version >= 2 {
+        read_version2_options(&mut fields, &mut config)?;
+    }
     let checkpoint_len = fields.u64()? as usize;
     let network = decode_checkpoint(fields.take(checkpoint_len)?)?;
     let count = fields.u64()? as usize;
@@ -201,16 +264,6 @@ pub fn decode_train_state(bytes: &[u8]) -> std::result::Result<TrainState, Strin
     if fields.offset != body.len() {
         return Err("unexpected bytes before the checksum".into());
     }
-    let config = TrainConfig {
-        epochs: epochs_done,
-        batch_size,
-        lr,
-        momentum,
-        weight_decay,
-        dropout,
-        seed,
-        ..TrainConfig::default()
-    };
     Ok(TrainState {
         network,
         momentum: values,
@@ -218,6 +271,26 @@ pub fn decode_train_state(bytes: &[u8]) -> std::result::Result<TrainState, Strin
         steps_taken,
         config,
     })
+}
+
+/// Reads the options that version 2 added after the optimiser settings.
+fn read_version2_options(
+    fields: &mut Fields<'_>,
+    config: &mut TrainConfig,
+) -> std::result::Result<(), String> {
+    let code = fields.u32()?;
+    config.schedule =
+        Schedule::from_code(code).ok_or_else(|| format!("unknown schedule code {code}"))?;
+    config.warmup_epochs = fields.f32()?;
+    config.label_smoothing = fields.f32()?;
+    config.augment = match fields.u32()? {
+        0 => false,
+        1 => true,
+        other => return Err(format!("augmentation flag is {other}, expected 0 or 1")),
+    };
+    config.validation = fields.u64()? as usize;
+    config.max_steps = Some(fields.u64()?).filter(|&steps| steps > 0);
+    Ok(())
 }
 
 struct Fields<'a> {

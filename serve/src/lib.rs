@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod app;
 pub mod batcher;
+pub mod charts;
 pub mod cli;
 pub mod cpu;
 pub mod decode;
@@ -19,6 +20,7 @@ pub mod function;
 pub mod http;
 pub mod metrics;
 pub mod predict;
+pub mod recipe;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

@@ -202,7 +202,12 @@ mod tests {
                 total: 4,
                 seconds: 0.1,
                 per_class: [model::ClassCount::default(); model::CLASSES],
+                confusion: [[0; model::CLASSES]; model::CLASSES],
             }),
+            validation: None,
+            lr: 0.01,
+            steps_taken: 1563,
+            total_steps: 2345,
             seconds: 12.34,
             images_per_second: 4051.9,
         };

@@ -193,6 +193,36 @@ pub fn softmax_cross_entropy(logits: &[f64], labels: &[usize], classes: usize) -
     (loss / batch, grad)
 }
 
+/// Mean cross-entropy with label smoothing `smoothing` and its gradient
+/// `(softmax - target) / batch`, where the target is `1 - smoothing +
+/// smoothing / classes` at the label and `smoothing / classes` elsewhere,
+/// computed as `-sum(target * log_softmax)` one element at a time.
+pub fn softmax_cross_entropy_smoothed(
+    logits: &[f64],
+    labels: &[usize],
+    classes: usize,
+    smoothing: f64,
+) -> (f64, Vec<f64>) {
+    assert_eq!(logits.len(), labels.len() * classes, "logits length");
+    let batch = labels.len() as f64;
+    let mut loss = 0.0;
+    let mut grad = Vec::with_capacity(logits.len());
+    for (row, &label) in logits.chunks_exact(classes).zip(labels) {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let log_sum = row.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+        for (class, x) in row.iter().enumerate() {
+            let mut target = smoothing / classes as f64;
+            if class == label {
+                target += 1.0 - smoothing;
+            }
+            let log_probability = x - max - log_sum;
+            loss -= target * log_probability;
+            grad.push((log_probability.exp() - target) / batch);
+        }
+    }
+    (loss / batch, grad)
+}
+
 /// Softmax of each row of `[rows, classes]` logits.
 pub fn softmax(logits: &[f64], classes: usize) -> Vec<f64> {
     let mut probabilities = Vec::with_capacity(logits.len());
