@@ -6,9 +6,10 @@
 #   docker build --build-arg CHECKPOINT=cifar10.ckpt -t cifaas-serve:0.1.0 .
 #
 # CHECKPOINT names a checkpoint inside the build context, which is copied
-# to /opt/cifaas/model.ckpt. Without it the image holds no model, so mount
-# one there or pass other arguments. The bind mount that copies it needs
-# BuildKit, the default builder since Docker 23.
+# to /opt/cifaas/model.ckpt. Without it the repository's model,
+# models/cifar10.ckpt, is copied there, the same model that `serve` has
+# built in. The bind mount that copies it needs BuildKit, the default
+# builder since Docker 23.
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=debian:12-slim
@@ -24,6 +25,7 @@ COPY data data
 COPY model model
 COPY serve serve
 COPY benches benches
+COPY models models
 RUN cargo build --release --locked -p cifaas-serve --bin serve \
     && install -D -m 0755 target/release/serve /out/serve
 
@@ -32,6 +34,8 @@ RUN --mount=type=bind,target=/context \
     mkdir -p /out/cifaas \
     && if [ -n "$CHECKPOINT" ]; then \
         install -m 0644 "/context/$CHECKPOINT" /out/cifaas/model.ckpt; \
+    else \
+        install -m 0644 models/cifar10.ckpt /out/cifaas/model.ckpt; \
     fi
 
 FROM ${RUNTIME_IMAGE}

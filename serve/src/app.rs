@@ -27,8 +27,11 @@ pub struct Settings {
     pub threads: usize,
     /// Address to bind, port 0 allowed.
     pub bind: SocketAddr,
-    /// Checkpoint to load, or `None` to train.
+    /// Checkpoint to load, or `None` to train or use the built-in model.
     pub model: Option<PathBuf>,
+    /// Serve the model built into the binary ([`crate::builtin`]), because
+    /// no checkpoint, dataset, download or training option was given.
+    pub builtin_model: bool,
     /// Dataset folder or archive, and whether to download it first.
     pub data: Option<DataPlan>,
     /// Folder to unpack a dataset archive into, instead of next to it.

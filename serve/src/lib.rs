@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod app;
 pub mod batcher;
+pub mod builtin;
 pub mod charts;
 pub mod cli;
 pub mod cpu;
@@ -112,7 +113,13 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
     if cli.mode == Mode::Function {
         check_writable(&cli.lock_file, "--lock-file")?;
     }
-    let need = if cli.model.is_some() {
+    // Nothing to load and nothing to train from: serve the built-in model.
+    let builtin_model = cli.model.is_none()
+        && cli.data.is_none()
+        && !cli.download.download
+        && cli.epochs.is_none()
+        && cli.save.is_none();
+    let need = if cli.model.is_some() || builtin_model {
         fetch::Need::ServeTestSet
     } else {
         fetch::Need::ServeTrain
@@ -145,6 +152,7 @@ pub fn resolve_settings(cli: Cli) -> anyhow::Result<Settings> {
         bind,
         epochs: cli.epochs(),
         model: cli.model,
+        builtin_model,
         data,
         unpack_dir: cli.unpack_dir,
         seed: cli.seed,

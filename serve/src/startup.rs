@@ -32,6 +32,7 @@ fn prepare_in_pool(settings: &Settings) -> anyhow::Result<LoadedModel> {
 
     let network = match &settings.model {
         Some(path) => load(path)?,
+        None if settings.builtin_model => crate::builtin::load()?,
         None => {
             // `fetch::plan_data` rejects a run with neither a model nor a dataset.
             let dataset = dataset.as_ref().context("no dataset to train on")?;

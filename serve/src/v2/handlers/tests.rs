@@ -13,6 +13,7 @@ fn app() -> App {
         threads: 1,
         bind: "127.0.0.1:0".parse().unwrap(),
         model: None,
+        builtin_model: false,
         data: None,
         unpack_dir: None,
         epochs: 1,
