@@ -35,22 +35,11 @@ impl Recipe {
 
     /// Returns the training options of the recipe.
     pub fn config(self) -> TrainConfig {
+        // The study's schedule is the library default, except that the test
+        // set is evaluated once at the end unless `--test-each-epoch` asks.
         let study = TrainConfig {
-            epochs: 1,
-            batch_size: 64,
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            dropout: 0.25,
-            seed: 0,
             evaluate_each_epoch: false,
-            schedule: Schedule::Constant,
-            warmup_epochs: 0.0,
-            label_smoothing: 0.0,
-            augment: false,
-            validation: 0,
-            max_steps: None,
-            time_budget: None,
+            ..TrainConfig::default()
         };
         match self {
             Recipe::Study => study,
