@@ -90,6 +90,17 @@ def emit(**fields):
     print(json.dumps({"side": "pytorch", **fields}), flush=True)
 
 
+def sgd_step(model, optimiser, x, y):
+    """Run one SGD step on the batch (x, y) and return its mean loss and the
+    number of correct predictions, which cifaas also counts in each step."""
+    optimiser.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    optimiser.step()
+    return loss.item(), int((logits.argmax(dim=1) == y).sum())
+
+
 def measure_training(args):
     images, labels = read_split(args.folder, TRAIN_FILES)
     mean, std = channel_stats(images)
@@ -104,14 +115,8 @@ def measure_training(args):
     def step(indices):
         x = normalise(images[indices], mean, std)
         y = torch.from_numpy(labels[indices].astype(np.int64))
-        optimiser.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        optimiser.step()
-        # cifaas counts correct predictions in each step, so this side does too.
-        (logits.argmax(dim=1) == y).sum().item()
-        return loss.item()
+        loss, _correct = sgd_step(model, optimiser, x, y)
+        return loss
 
     for indices in batches[: args.warmup]:
         step(indices)

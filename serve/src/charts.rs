@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use anyhow::Context;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -102,25 +104,10 @@ pub fn draw_training_curves(path: &Path, points: &[EpochPoint]) -> anyhow::Resul
         if series.is_empty() {
             continue;
         }
-        let color = PALETTE[index];
-        accuracy
-            .draw_series(LineSeries::new(series, color.stroke_width(2)).point_size(3))
-            .map_err(plot_error)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+        draw_named_line(&mut accuracy, series, name, (PALETTE[index], 3))?;
     }
-    accuracy
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error)?;
-    root.present()
-        .map_err(plot_error)
-        .with_context(|| format!("failed to write the chart {}", path.display()))
+    draw_legend(&mut accuracy)?;
+    save_chart(&root, path)
 }
 
 /// Draws `confusion[label][predicted]` as a grid of counts, darker for
@@ -178,9 +165,7 @@ pub fn draw_confusion(
                 .map_err(plot_error)?;
         }
     }
-    root.present()
-        .map_err(plot_error)
-        .with_context(|| format!("failed to write the chart {}", path.display()))
+    save_chart(&root, path)
 }
 
 /// Names the class whose cell is centred at `value`, and nothing at cell
@@ -230,22 +215,49 @@ pub fn draw_accuracy_vs_time(
             .map_err(plot_error)?;
     }
     for (index, line) in series.iter().enumerate() {
-        let color = PALETTE[index % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(line.points.clone(), color.stroke_width(2)).point_size(4))
-            .map_err(plot_error)?
-            .label(line.name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+        let style = (PALETTE[index % PALETTE.len()], 4);
+        draw_named_line(&mut chart, line.points.clone(), &line.name, style)?;
     }
+    draw_legend(&mut chart)?;
+    save_chart(&root, path)
+}
+
+/// A chart with `f64` axes.
+type F64Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws `points` as a line with dots of `style.1` pixels in colour
+/// `style.0`, entered in the legend as `name`.
+fn draw_named_line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut F64Chart<'a, DB>,
+    points: Vec<(f64, f64)>,
+    name: &str,
+    style: (RGBColor, u32),
+) -> anyhow::Result<()> {
+    let (color, dots) = style;
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(dots))
+        .map_err(plot_error)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    Ok(())
+}
+
+/// Draws the legend of the named lines in the lower right corner.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut F64Chart<'a, DB>) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(plot_error)?;
+        .map_err(plot_error)
+}
+
+/// Writes the drawing out to `path`.
+fn save_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    path: &Path,
+) -> anyhow::Result<()> {
     root.present()
         .map_err(plot_error)
         .with_context(|| format!("failed to write the chart {}", path.display()))
