@@ -80,6 +80,7 @@ def main():
     optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     shuffle = np.random.default_rng(args.seed)
     elapsed = 0.0
+    run_start = time.perf_counter()
 
     for epoch in range(1, args.epochs + 1):
         order = shuffle.permutation(len(images))
@@ -101,6 +102,7 @@ def main():
                     "test_accuracy": accuracy,
                     "epoch_seconds": round(seconds, 1),
                     "training_seconds": round(elapsed, 1),
+                    "elapsed_seconds": round(time.perf_counter() - run_start, 1),
                     "images_per_second": round(len(order) / seconds, 1),
                 }
             ),

@@ -1,0 +1,112 @@
+"""Loads a cifaas checkpoint into the PyTorch twin of the network and
+evaluates it on the CIFAR-10 test set, to check cifaas's evaluation against
+PyTorch's on the same weights. Prints one JSON object.
+
+    target/peer-venv/bin/python benches/peer/torch_eval_checkpoint.py \\
+        --checkpoint models/cifar10.ckpt --folder DIR
+
+The checkpoint format is the one model/src/checkpoint.rs documents: magic,
+version, tensor shapes, the normalisation, the dropout probability, the f32
+parameters tensor after tensor, and an FNV-1a 64 hash of all bytes before it.
+"""
+
+import argparse
+import json
+import struct
+
+import numpy as np
+import torch
+from torch_side import TEST_FILE, TRAIN_FILES, channel_stats, network, read_split
+
+MAGIC = b"CIFAASCK"
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+
+
+def fnv1a64(data):
+    """Return the FNV-1a 64-bit hash of `data`."""
+    value = FNV_OFFSET
+    for byte in data:
+        value = ((value ^ byte) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def read_checkpoint(path):
+    """Return (shapes, mean, std, parameters) of a checkpoint, raising
+    SystemExit with the reason when the file is not a valid one."""
+    raw = open(path, "rb").read()
+    if raw[:8] != MAGIC:
+        raise SystemExit(f"{path}: not a cifaas checkpoint (no {MAGIC!r} magic)")
+    (stored,) = struct.unpack_from("<Q", raw, len(raw) - 8)
+    if fnv1a64(raw[:-8]) != stored:
+        raise SystemExit(f"{path}: FNV-1a hash mismatch, so the file is damaged or truncated; copy or train it again")
+    offset = 12
+    (tensors,) = struct.unpack_from("<I", raw, offset)
+    offset += 4
+    shapes = []
+    for _ in range(tensors):
+        (rank,) = struct.unpack_from("<I", raw, offset)
+        shapes.append(struct.unpack_from(f"<{rank}I", raw, offset + 4))
+        offset += 4 + 4 * rank
+    stats = struct.unpack_from("<6f", raw, offset)
+    offset += 24 + 4
+    (count,) = struct.unpack_from("<Q", raw, offset)
+    offset += 8
+    parameters = np.frombuffer(raw, dtype="<f4", count=count, offset=offset)
+    return shapes, stats[:3], stats[3:], parameters
+
+
+def load_into(model, shapes, parameters):
+    """Copy the checkpoint's tensors into the model's parameters, in order."""
+    position = 0
+    with torch.no_grad():
+        for tensor, shape in zip(model.parameters(), shapes):
+            if tuple(tensor.shape) != tuple(shape):
+                raise SystemExit(
+                    f"checkpoint tensor shape {shape} differs from the twin's "
+                    f"{tuple(tensor.shape)}, so the checkpoint is for another network"
+                )
+            size = int(np.prod(shape))
+            values = parameters[position : position + size].reshape(shape).copy()
+            tensor.copy_(torch.from_numpy(values))
+            position += size
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="cifaas checkpoint file")
+    parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
+    args = parser.parse_args()
+    shapes, mean, std, parameters = read_checkpoint(args.checkpoint)
+    model = network()
+    load_into(model, shapes, parameters)
+    model.eval()
+
+    images, labels = read_split(args.folder, [TEST_FILE])
+    mean_tensor = torch.tensor(mean).view(1, 3, 1, 1)
+    std_tensor = torch.tensor(std).view(1, 3, 1, 1)
+    correct = 0
+    with torch.no_grad():
+        for first in range(0, len(images), 1000):
+            x = torch.from_numpy(images[first : first + 1000]).float().div_(255.0)
+            predicted = model(x.sub_(mean_tensor).div_(std_tensor)).argmax(dim=1).numpy()
+            correct += int((predicted == labels[first : first + 1000]).sum())
+
+    train_mean, train_std = channel_stats(read_split(args.folder, TRAIN_FILES)[0])
+    print(
+        json.dumps(
+            {
+                "checkpoint": args.checkpoint,
+                "correct": correct,
+                "total": len(images),
+                "stored_mean": list(mean),
+                "stored_std": list(std),
+                "training_split_mean": train_mean.flatten().tolist(),
+                "training_split_std": train_std.flatten().tolist(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
