@@ -34,6 +34,7 @@ pub use conv2d_serial::{
 pub use dropout::{dropout_backward, dropout_forward, ChunkMask, Dropout, Phase};
 pub use error::KernelError;
 pub use fused::{maxpool2d_backward_bias, relu_dropout_backward_bias};
+pub use gemm::gemm_is_allocation_free;
 pub use linear::{
     linear_backward, linear_backward_serial, linear_forward, linear_forward_serial, LinearGeometry,
     LinearGrads,

@@ -45,6 +45,12 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn training_step_allocates_nothing() {
+    if !kernels::gemm_is_allocation_free() {
+        // Without AVX-512F the GEMM is matrixmultiply's, which allocates
+        // its packing buffers on every call, so this check cannot hold.
+        eprintln!("skipped: this CPU lacks AVX-512F, so each GEMM call allocates");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     data::write_synthetic(dir.path(), 200, 3).unwrap();
     let dataset = Cifar10::open(dir.path()).unwrap();
