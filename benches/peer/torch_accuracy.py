@@ -25,8 +25,10 @@ from torch_side import (
     channel_stats,
     network,
     normalise,
+    check_split,
     read_split,
     sgd_step,
+    summary,
 )
 
 
@@ -60,14 +62,18 @@ def train_epoch(model, optimiser, data, order):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training split")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and shuffle")
     args = parser.parse_args()
-    if args.epochs < 1 or args.threads < 1:
-        raise SystemExit("--epochs and --threads must be at least 1")
+    for name, value in (("--epochs", args.epochs), ("--threads", args.threads)):
+        if value < 1:
+            raise SystemExit(f"{name} is {value}; pass at least 1")
+    if not 0 <= args.seed < 2**63:
+        raise SystemExit(f"--seed is {args.seed}; pass a seed from 0 to 2**63 - 1")
+    check_split(args.folder, TRAIN_FILES + [TEST_FILE])
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)

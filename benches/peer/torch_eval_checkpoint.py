@@ -16,9 +16,18 @@ import struct
 
 import numpy as np
 import torch
-from torch_side import TEST_FILE, TRAIN_FILES, channel_stats, network, read_split
+from torch_side import (
+    TEST_FILE,
+    TRAIN_FILES,
+    channel_stats,
+    check_split,
+    network,
+    read_split,
+    summary,
+)
 
 MAGIC = b"CIFAASCK"
+FORMAT_VERSION = 1
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
 
@@ -34,38 +43,57 @@ def fnv1a64(data):
 def read_checkpoint(path):
     """Return (shapes, mean, std, parameters) of a checkpoint, raising
     SystemExit with the reason when the file is not a valid one."""
-    raw = open(path, "rb").read()
+    try:
+        raw = open(path, "rb").read()
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read the checkpoint: {error.strerror}") from None
     if raw[:8] != MAGIC:
         raise SystemExit(f"{path}: not a cifaas checkpoint (no {MAGIC!r} magic)")
     (stored,) = struct.unpack_from("<Q", raw, len(raw) - 8)
     if fnv1a64(raw[:-8]) != stored:
         raise SystemExit(f"{path}: FNV-1a hash mismatch, so the file is damaged or truncated; copy or train it again")
-    offset = 12
-    (tensors,) = struct.unpack_from("<I", raw, offset)
-    offset += 4
+    try:
+        return parse_body(raw)
+    except (struct.error, ValueError) as error:
+        raise SystemExit(f"{path}: invalid checkpoint: {error}") from None
+
+
+def parse_body(raw):
+    """Parse the fields after the magic, raising ValueError where one
+    disagrees with the network or with the file's length."""
+    version, tensors = struct.unpack_from("<II", raw, 8)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"format version {version}, but this script reads {FORMAT_VERSION}")
+    expected = [tuple(tensor.shape) for tensor in network().parameters()]
+    if tensors != len(expected):
+        raise ValueError(f"{tensors} tensors, but the network has {len(expected)}")
+    offset = 16
     shapes = []
     for _ in range(tensors):
         (rank,) = struct.unpack_from("<I", raw, offset)
         shapes.append(struct.unpack_from(f"<{rank}I", raw, offset + 4))
         offset += 4 + 4 * rank
+    if shapes != expected:
+        raise ValueError(f"tensor shapes {shapes} differ from the network's {expected}")
     stats = struct.unpack_from("<6f", raw, offset)
     offset += 24 + 4
     (count,) = struct.unpack_from("<Q", raw, offset)
     offset += 8
+    total = sum(int(np.prod(shape)) for shape in shapes)
+    if count != total:
+        raise ValueError(f"{count} parameters, but the tensor shapes need {total}")
+    if len(raw) != offset + 4 * count + 8:
+        raise ValueError(f"{len(raw)} bytes, but {count} parameters need {offset + 4 * count + 8}")
     parameters = np.frombuffer(raw, dtype="<f4", count=count, offset=offset)
     return shapes, stats[:3], stats[3:], parameters
 
 
 def load_into(model, shapes, parameters):
-    """Copy the checkpoint's tensors into the model's parameters, in order."""
+    """Copy the checkpoint's tensors, whose shapes `parse_body` checked,
+    into the model's parameters in order."""
     position = 0
     with torch.no_grad():
         for tensor, shape in zip(model.parameters(), shapes):
-            if tuple(tensor.shape) != tuple(shape):
-                raise SystemExit(
-                    f"checkpoint tensor shape {shape} differs from the twin's "
-                    f"{tuple(tensor.shape)}, so the checkpoint is for another network"
-                )
             size = int(np.prod(shape))
             values = parameters[position : position + size].reshape(shape).copy()
             tensor.copy_(torch.from_numpy(values))
@@ -73,10 +101,20 @@ def load_into(model, shapes, parameters):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--checkpoint", required=True, help="cifaas checkpoint file")
-    parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
+    parser.add_argument(
+        "--folder",
+        required=True,
+        help="folder of the CIFAR-10 .bin files; the training batches give the "
+        "channel statistics that the stored ones are compared with",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
     args = parser.parse_args()
+    if args.threads < 1:
+        raise SystemExit(f"--threads is {args.threads}; pass at least 1")
+    torch.set_num_threads(args.threads)
+    check_split(args.folder, TRAIN_FILES + [TEST_FILE])
     shapes, mean, std, parameters = read_checkpoint(args.checkpoint)
     model = network()
     load_into(model, shapes, parameters)

@@ -23,11 +23,38 @@ BATCH = 64
 
 
 def read_split(folder, names):
-    """Returns (images uint8 [n, 3, 32, 32], labels uint8 [n]) of CIFAR-10 .bin files."""
+    """Returns (images uint8 [n, 3, 32, 32], labels uint8 [n]) of CIFAR-10 .bin files.
+
+    Raises SystemExit naming the file when one is missing, empty or not a
+    whole number of records."""
+    check_split(folder, names)
     records = np.concatenate(
         [np.fromfile(Path(folder) / name, dtype=np.uint8) for name in names]
     ).reshape(-1, RECORD_BYTES)
     return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0]
+
+
+def check_split(folder, names):
+    """Raises SystemExit with the reason unless every file is a non-empty
+    whole number of 3073-byte records."""
+    for name in names:
+        path = Path(folder) / name
+        if not path.is_file():
+            raise SystemExit(
+                f"{path}: not found; pass --folder the unpacked folder that holds "
+                "data_batch_1.bin to data_batch_5.bin and test_batch.bin"
+            )
+        size = path.stat().st_size
+        if size == 0 or size % RECORD_BYTES:
+            raise SystemExit(
+                f"{path}: {size} bytes is not a whole number of {RECORD_BYTES}-byte "
+                "records; unpack the archive again"
+            )
+
+
+def summary(docstring):
+    """Returns the first paragraph of a docstring on one line, for --help."""
+    return " ".join(docstring.split("\n\n")[0].split())
 
 
 def channel_stats(images):
@@ -183,7 +210,7 @@ def measure_inference(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("measure", choices=["train", "infer"])
     parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
