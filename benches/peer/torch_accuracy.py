@@ -25,25 +25,11 @@ from torch_side import (
     channel_stats,
     network,
     normalise,
-    check_split,
+    count_correct,
     read_split,
     sgd_step,
     summary,
 )
-
-
-def test_accuracy(model, images, labels, mean, std):
-    """Return the share of test images the model classifies correctly, with
-    dropout off, evaluating 1000 images at a time."""
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for first in range(0, len(images), 1000):
-            x = normalise(images[first : first + 1000], mean, std)
-            predicted = model(x).argmax(dim=1).numpy()
-            correct += int((predicted == labels[first : first + 1000]).sum())
-    model.train()
-    return correct / len(images)
 
 
 def train_epoch(model, optimiser, data, order):
@@ -73,7 +59,6 @@ def main():
             raise SystemExit(f"{name} is {value}; pass at least 1")
     if not 0 <= args.seed < 2**63:
         raise SystemExit(f"--seed is {args.seed}; pass a seed from 0 to 2**63 - 1")
-    check_split(args.folder, TRAIN_FILES + [TEST_FILE])
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -94,7 +79,8 @@ def main():
         loss, train_accuracy = train_epoch(model, optimiser, (images, labels, mean, std), order)
         seconds = time.perf_counter() - start
         elapsed += seconds
-        accuracy = test_accuracy(model, test_images, test_labels, mean, std)
+        correct = count_correct(model, test_images, test_labels, mean, std)
+        accuracy = correct / len(test_images)
         print(
             json.dumps(
                 {

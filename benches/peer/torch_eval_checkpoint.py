@@ -21,6 +21,7 @@ from torch_side import (
     TRAIN_FILES,
     channel_stats,
     check_split,
+    count_correct,
     network,
     read_split,
     summary,
@@ -40,9 +41,10 @@ def fnv1a64(data):
     return value
 
 
-def read_checkpoint(path):
-    """Return (shapes, mean, std, parameters) of a checkpoint, raising
-    SystemExit with the reason when the file is not a valid one."""
+def read_checkpoint(path, expected):
+    """Return (shapes, mean, std, parameters) of a checkpoint whose tensor
+    shapes must equal `expected`, raising SystemExit with the reason when the
+    file is not a valid one."""
     try:
         raw = open(path, "rb").read()
     except OSError as error:
@@ -51,20 +53,22 @@ def read_checkpoint(path):
         raise SystemExit(f"{path}: not a cifaas checkpoint (no {MAGIC!r} magic)")
     (stored,) = struct.unpack_from("<Q", raw, len(raw) - 8)
     if fnv1a64(raw[:-8]) != stored:
-        raise SystemExit(f"{path}: FNV-1a hash mismatch, so the file is damaged or truncated; copy or train it again")
+        raise SystemExit(
+            f"{path}: FNV-1a hash mismatch, so the file is damaged or truncated; "
+            "copy or train it again"
+        )
     try:
-        return parse_body(raw)
+        return parse_body(raw, expected)
     except (struct.error, ValueError) as error:
         raise SystemExit(f"{path}: invalid checkpoint: {error}") from None
 
 
-def parse_body(raw):
+def parse_body(raw, expected):
     """Parse the fields after the magic, raising ValueError where one
-    disagrees with the network or with the file's length."""
+    disagrees with the `expected` tensor shapes or with the file's length."""
     version, tensors = struct.unpack_from("<II", raw, 8)
     if version != FORMAT_VERSION:
         raise ValueError(f"format version {version}, but this script reads {FORMAT_VERSION}")
-    expected = [tuple(tensor.shape) for tensor in network().parameters()]
     if tensors != len(expected):
         raise ValueError(f"{tensors} tensors, but the network has {len(expected)}")
     offset = 16
@@ -115,20 +119,15 @@ def main():
         raise SystemExit(f"--threads is {args.threads}; pass at least 1")
     torch.set_num_threads(args.threads)
     check_split(args.folder, TRAIN_FILES + [TEST_FILE])
-    shapes, mean, std, parameters = read_checkpoint(args.checkpoint)
     model = network()
+    expected = [tuple(tensor.shape) for tensor in model.parameters()]
+    shapes, mean, std, parameters = read_checkpoint(args.checkpoint, expected)
     load_into(model, shapes, parameters)
-    model.eval()
 
     images, labels = read_split(args.folder, [TEST_FILE])
     mean_tensor = torch.tensor(mean).view(1, 3, 1, 1)
     std_tensor = torch.tensor(std).view(1, 3, 1, 1)
-    correct = 0
-    with torch.no_grad():
-        for first in range(0, len(images), 1000):
-            x = torch.from_numpy(images[first : first + 1000]).float().div_(255.0)
-            predicted = model(x.sub_(mean_tensor).div_(std_tensor)).argmax(dim=1).numpy()
-            correct += int((predicted == labels[first : first + 1000]).sum())
+    correct = count_correct(model, images, labels, mean_tensor, std_tensor)
 
     train_mean, train_std = channel_stats(read_split(args.folder, TRAIN_FILES)[0])
     print(

@@ -72,15 +72,15 @@ fn fits(rows: usize, cols: usize, row_stride: usize, col_stride: usize, len: usi
     matches!(last, Some(last) if last < len)
 }
 
-/// Returns whether [`gemm`] runs allocation-free on this CPU: the packed
-/// AVX-512 kernel keeps its buffers between calls, while
-/// `matrixmultiply::sgemm`, used everywhere else, allocates its packing
-/// buffers on every call.
+/// Returns whether [`gemm`] runs without allocating on this CPU. The packed
+/// AVX-512 kernel keeps its buffers between calls, but
+/// `matrixmultiply::sgemm`, used on every other CPU, allocates its packing
+/// buffers on each call.
 ///
-/// NOTE: on x86-64 CPUs without AVX-512F a training step therefore
-/// allocates in every GEMM. An AVX2 micro-kernel for the packed driver
-/// (6 x 16 and 4 x 16 tiles) measured 5 to 18% slower per convolution than
-/// `matrixmultiply` on an AMD EPYC (Zen 1), so it was not adopted.
+/// NOTE: on x86-64 CPUs without AVX-512F a training step therefore allocates in
+/// every GEMM. An AVX2 micro-kernel for the packed driver (6 x 16 tiles)
+/// measured 5 to 18% slower than `matrixmultiply` on conv2 to conv4 on an
+/// AMD EPYC (Zen 1), so it was not adopted.
 pub fn gemm_is_allocation_free() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
