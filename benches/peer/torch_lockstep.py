@@ -1,0 +1,205 @@
+"""Trains the PyTorch twin on the study's schedule with cifaas's own random
+streams (initial weights, shuffles and dropout masks), so that PyTorch and
+`train` run the same computation step for step. Prints one JSON object per
+line.
+
+With --compare, the parameters after the run are compared with a checkpoint
+that `train` wrote from the same seed and step count, or with parameters
+that another run of this script saved with --save:
+
+    train --data DIR --recipe study --steps 50 --seed 3 --out /tmp/c.ckpt
+    target/peer-venv/bin/python benches/peer/torch_lockstep.py \\
+        --folder DIR --steps 50 --seed 3 --compare /tmp/c.ckpt
+
+With --epochs and --test-each-epoch it reports test accuracy per epoch, for
+telling apart differences of computation from differences of random streams
+(--torch-masks keeps cifaas's weights and order but draws PyTorch's masks).
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from cifaas_streams import dropout_mask, dropout_seeds, initial_parameters, shuffled_indices
+from torch_eval_checkpoint import read_checkpoint
+from torch_side import (
+    BATCH,
+    TEST_FILE,
+    TRAIN_FILES,
+    channel_stats,
+    count_correct,
+    network,
+    normalise,
+    read_split,
+    sgd_step,
+    summary,
+)
+
+
+class GivenMask(nn.Module):
+    """Dropout layer whose mask for the next training forward pass is set by
+    the caller. In evaluation mode it is the identity."""
+
+    def __init__(self):
+        super().__init__()
+        self.mask = None
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        if self.mask is None or self.mask.shape != x.shape:
+            raise RuntimeError("no dropout mask of the batch's shape was set")
+        return x * self.mask
+
+
+def twin(dropout, torch_masks, seed):
+    """Build the PyTorch network holding cifaas's initial parameters. Its
+    dropout layers take cifaas's masks unless `torch_masks` is set."""
+    model = network(dropout)
+    if not torch_masks:
+        for index, layer in enumerate(model):
+            if isinstance(layer, nn.Dropout):
+                model[index] = GivenMask()
+    shapes = [tuple(tensor.shape) for tensor in model.parameters()]
+    with torch.no_grad():
+        for tensor, values in zip(model.parameters(), initial_parameters(seed, shapes)):
+            tensor.copy_(torch.from_numpy(values))
+    return model
+
+
+def set_masks(model, dropout, seed, step, batch):
+    """Give both dropout layers cifaas's masks for step `step`."""
+    layers = [layer for layer in model if isinstance(layer, GivenMask)]
+    shapes = [(batch, 32, 32, 32), (batch, 64, 16, 16)]
+    for layer, layer_seed, shape in zip(layers, dropout_seeds(seed, step), shapes):
+        layer.mask = torch.from_numpy(dropout_mask(dropout, layer_seed, shape))
+
+
+def compare(model, parameters):
+    """Return the per-tensor differences between the model and the
+    parameters of a cifaas checkpoint."""
+    rows, position = [], 0
+    for name, tensor in model.named_parameters():
+        size = tensor.numel()
+        theirs = parameters[position : position + size].astype(np.float64)
+        ours = tensor.detach().numpy().ravel().astype(np.float64)
+        position += size
+        difference = ours - theirs
+        rows.append(
+            {
+                "tensor": name,
+                "max_abs_difference": float(np.abs(difference).max()),
+                "relative_l2_difference": float(
+                    np.linalg.norm(difference) / np.linalg.norm(theirs)
+                ),
+            }
+        )
+    return rows
+
+
+def read_reference(path, model):
+    """Return the parameters, in checkpoint order, of a cifaas checkpoint or
+    of a .npy file that --save wrote, checked against the model's size."""
+    expected = [tuple(tensor.shape) for tensor in model.parameters()]
+    if not path.endswith(".npy"):
+        return read_checkpoint(path, expected)[3]
+    try:
+        parameters = np.load(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{path}: cannot read the parameters: {error}") from None
+    count = sum(tensor.numel() for tensor in model.parameters())
+    if parameters.shape != (count,):
+        raise SystemExit(f"{path}: shape {parameters.shape}, but the network has ({count},)")
+    return parameters
+
+
+def arguments():
+    parser = argparse.ArgumentParser(description=summary(__doc__))
+    parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
+    parser.add_argument("--seed", type=int, default=0, help="the seed given to train")
+    parser.add_argument("--steps", type=int, help="stop after this many SGD steps")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training split")
+    parser.add_argument("--dropout", type=float, default=0.25, help="drop probability")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
+    parser.add_argument("--torch-masks", action="store_true", help="draw PyTorch's own masks")
+    parser.add_argument("--test-each-epoch", action="store_true", help="report test accuracy")
+    parser.add_argument(
+        "--compare",
+        help="cifaas checkpoint, or .npy file written by --save, to compare the parameters with",
+    )
+    parser.add_argument("--save", help=".npy file to write the final parameters to")
+    args = parser.parse_args()
+    for name, value in (("--epochs", args.epochs), ("--threads", args.threads)):
+        if value < 1:
+            raise SystemExit(f"{name} is {value}; pass at least 1")
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"--steps is {args.steps}; pass at least 1")
+    if not 0 <= args.seed < 2**64:
+        raise SystemExit(f"--seed is {args.seed}; pass a seed from 0 to 2**64 - 1")
+    if not 0 <= args.dropout < 1:
+        raise SystemExit(f"--dropout is {args.dropout}; pass a probability in [0, 1)")
+    return args
+
+
+def train_epoch(model, optimiser, data, args, epoch, step):
+    """Run the SGD steps of one epoch in cifaas's order, stopping at
+    --steps, and return the step count so far and the mean loss."""
+    images, labels, mean, std = data
+    order = shuffled_indices(len(images), args.seed, epoch)
+    loss_sum, seen = 0.0, 0
+    for first in range(0, len(order), BATCH):
+        if args.steps is not None and step == args.steps:
+            break
+        step += 1
+        indices = order[first : first + BATCH]
+        if not args.torch_masks:
+            set_masks(model, args.dropout, args.seed, step, len(indices))
+
+        x = normalise(images[indices], mean, std)
+        y = torch.from_numpy(labels[indices].astype(np.int64))
+        loss, _correct = sgd_step(model, optimiser, x, y)
+        loss_sum += loss * len(indices)
+        seen += len(indices)
+    return step, loss_sum / seen
+
+
+def main():
+    args = arguments()
+    torch.manual_seed(args.seed % 2**63)
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    images, labels = read_split(args.folder, TRAIN_FILES)
+    test_images, test_labels = read_split(args.folder, [TEST_FILE])
+    mean, std = channel_stats(images)
+
+    model = twin(args.dropout, args.torch_masks, args.seed)
+    model.train()
+    if args.compare:
+        reference = read_reference(args.compare, model)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    steps_per_epoch = -(-len(images) // BATCH)
+    epochs = args.epochs if args.steps is None else -(-args.steps // steps_per_epoch)
+    step = 0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        step, loss = train_epoch(model, optimiser, (images, labels, mean, std), args, epoch, step)
+        report = {"epoch": epoch, "steps": step, "loss": round(loss, 6)}
+        report["seconds"] = round(time.perf_counter() - start, 1)
+        if args.test_each_epoch:
+            correct = count_correct(model, test_images, test_labels, mean, std)
+            report["test_accuracy"] = correct / len(test_images)
+        print(json.dumps({"side": "pytorch-lockstep", "seed": args.seed, **report}), flush=True)
+
+    if args.compare:
+        for row in compare(model, reference):
+            print(json.dumps(row), flush=True)
+    if args.save:
+        values = [tensor.detach().flatten() for tensor in model.parameters()]
+        np.save(args.save, torch.cat(values).numpy())
+
+
+if __name__ == "__main__":
+    main()
