@@ -14,17 +14,20 @@ that another run of this script saved with --save:
 With --epochs and --test-each-epoch it reports test accuracy per epoch, for
 telling apart differences of computation from differences of random streams
 (--torch-masks keeps cifaas's weights and order but draws PyTorch's masks).
+With --resume it starts from a training state that `train` wrote, so one
+step can be checked from any point of a run.
 """
 
 import argparse
 import json
+import struct
 import time
 
 import numpy as np
 import torch
 from torch import nn
 from cifaas_streams import dropout_mask, dropout_seeds, initial_parameters, shuffled_indices
-from torch_eval_checkpoint import read_checkpoint
+from torch_eval_checkpoint import fnv1a64, parse_body, read_checkpoint
 from torch_side import (
     BATCH,
     TEST_FILE,
@@ -116,6 +119,62 @@ def read_reference(path, model):
     return parameters
 
 
+STATE_MAGIC = b"CIFAASTS"
+STATE_VERSION = 2
+# Size of the fixed head of a version 2 training state: magic, version, four
+# u64 fields, four f32 rates, the schedule code, two f32, the augment flag
+# and two u64. The checkpoint's length follows it.
+STATE_HEAD = 92
+
+
+def read_state(path, model):
+    """Return (steps taken, parameters, momentum buffer) of a cifaas
+    training state of format version 2, raising SystemExit with the reason
+    when the file is not one."""
+    try:
+        raw = open(path, "rb").read()
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read the training state: {error.strerror}") from None
+    if raw[:8] != STATE_MAGIC or len(raw) < STATE_HEAD + 16:
+        raise SystemExit(f"{path}: not a cifaas training state (no {STATE_MAGIC!r} magic)")
+    (stored,) = struct.unpack_from("<Q", raw, len(raw) - 8)
+    if fnv1a64(raw[:-8]) != stored:
+        raise SystemExit(f"{path}: FNV-1a hash mismatch, so the file is damaged or truncated")
+    (version,) = struct.unpack_from("<I", raw, 8)
+    if version != STATE_VERSION:
+        raise SystemExit(f"{path}: state format version {version}; this script reads {STATE_VERSION}")
+    (steps_taken,) = struct.unpack_from("<Q", raw, 20)
+    (checkpoint_len,) = struct.unpack_from("<Q", raw, STATE_HEAD)
+    checkpoint = raw[STATE_HEAD + 8 : STATE_HEAD + 8 + checkpoint_len]
+    expected = [tuple(tensor.shape) for tensor in model.parameters()]
+    try:
+        parameters = parse_body(checkpoint, expected)[3]
+    except (struct.error, ValueError) as error:
+        raise SystemExit(f"{path}: invalid checkpoint inside the state: {error}") from None
+    offset = STATE_HEAD + 8 + checkpoint_len
+    (count,) = struct.unpack_from("<Q", raw, offset)
+    if count != len(parameters) or offset + 8 + 4 * count + 8 != len(raw):
+        raise SystemExit(f"{path}: {count} momentum values for {len(parameters)} parameters")
+    momentum = np.frombuffer(raw, dtype="<f4", count=count, offset=offset + 8)
+    return steps_taken, parameters, momentum
+
+
+def resume(model, optimiser, path):
+    """Load a training state's parameters and momentum buffer into the model
+    and the optimiser, and return the steps it had taken."""
+    steps_taken, parameters, momentum = read_state(path, model)
+    position = 0
+    with torch.no_grad():
+        for tensor in model.parameters():
+            size = tensor.numel()
+            values = parameters[position : position + size].reshape(tensor.shape).copy()
+            tensor.copy_(torch.from_numpy(values))
+            buffer = momentum[position : position + size].reshape(tensor.shape).copy()
+            optimiser.state[tensor]["momentum_buffer"] = torch.from_numpy(buffer)
+            position += size
+    return steps_taken
+
+
 def arguments():
     parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
@@ -131,6 +190,10 @@ def arguments():
         help="cifaas checkpoint, or .npy file written by --save, to compare the parameters with",
     )
     parser.add_argument("--save", help=".npy file to write the final parameters to")
+    parser.add_argument(
+        "--resume",
+        help="cifaas training state to start from; --steps then counts the steps it took",
+    )
     args = parser.parse_args()
     for name, value in (("--epochs", args.epochs), ("--threads", args.threads)):
         if value < 1:
@@ -144,13 +207,16 @@ def arguments():
     return args
 
 
-def train_epoch(model, optimiser, data, args, epoch, step):
-    """Run the SGD steps of one epoch in cifaas's order, stopping at
-    --steps, and return the step count so far and the mean loss."""
+def train_epoch(model, optimiser, data, args, epoch, step, skip=0):
+    """Run the SGD steps of one epoch in cifaas's order, from record
+    position `skip` and stopping at --steps, and return the step count so
+    far and the mean loss."""
     images, labels, mean, std = data
     order = shuffled_indices(len(images), args.seed, epoch)
     loss_sum, seen = 0.0, 0
     for first in range(0, len(order), BATCH):
+        if first < skip:
+            continue
         if args.steps is not None and step == args.steps:
             break
         step += 1
@@ -163,7 +229,7 @@ def train_epoch(model, optimiser, data, args, epoch, step):
         loss, _correct = sgd_step(model, optimiser, x, y)
         loss_sum += loss * len(indices)
         seen += len(indices)
-    return step, loss_sum / seen
+    return step, loss_sum / max(seen, 1)
 
 
 def main():
@@ -182,10 +248,15 @@ def main():
     optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     steps_per_epoch = -(-len(images) // BATCH)
     epochs = args.epochs if args.steps is None else -(-args.steps // steps_per_epoch)
-    step = 0
-    for epoch in range(1, epochs + 1):
+    step = resume(model, optimiser, args.resume) if args.resume else 0
+    if args.steps is not None and step >= args.steps:
+        raise SystemExit(f"the state has taken {step} steps; pass --steps above that")
+    first_epoch = step // steps_per_epoch + 1
+    for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
-        step, loss = train_epoch(model, optimiser, (images, labels, mean, std), args, epoch, step)
+        skip = (step - (epoch - 1) * steps_per_epoch) * BATCH if epoch == first_epoch else 0
+        data = (images, labels, mean, std)
+        step, loss = train_epoch(model, optimiser, data, args, epoch, step, skip)
         report = {"epoch": epoch, "steps": step, "loss": round(loss, 6)}
         report["seconds"] = round(time.perf_counter() - start, 1)
         if args.test_each_epoch:
