@@ -13,7 +13,8 @@ that another run of this script saved with --save:
 
 With --epochs and --test-each-epoch it reports test accuracy per epoch, for
 telling apart differences of computation from differences of random streams
-(--torch-masks keeps cifaas's weights and order but draws PyTorch's masks).
+(--torch-init, --torch-order and --torch-masks swap one of cifaas's streams
+for PyTorch's own).
 With --resume it starts from a training state that `train` wrote, so one
 step can be checked from any point of a run.
 """
@@ -58,7 +59,7 @@ class GivenMask(nn.Module):
         return x * self.mask
 
 
-def twin(dropout, torch_masks, seed):
+def twin(dropout, torch_masks, seed, torch_init=False):
     """Build the PyTorch network holding cifaas's initial parameters. Its
     dropout layers take cifaas's masks unless `torch_masks` is set."""
     model = network(dropout)
@@ -66,6 +67,8 @@ def twin(dropout, torch_masks, seed):
         for index, layer in enumerate(model):
             if isinstance(layer, nn.Dropout):
                 model[index] = GivenMask()
+    if torch_init:
+        return model
     shapes = [tuple(tensor.shape) for tensor in model.parameters()]
     with torch.no_grad():
         for tensor, values in zip(model.parameters(), initial_parameters(seed, shapes)):
@@ -184,6 +187,12 @@ def arguments():
     parser.add_argument("--dropout", type=float, default=0.25, help="drop probability")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
     parser.add_argument("--torch-masks", action="store_true", help="draw PyTorch's own masks")
+    parser.add_argument(
+        "--torch-init", action="store_true", help="start from PyTorch's own initialisation"
+    )
+    parser.add_argument(
+        "--torch-order", action="store_true", help="shuffle with numpy, as torch_accuracy.py does"
+    )
     parser.add_argument("--test-each-epoch", action="store_true", help="report test accuracy")
     parser.add_argument(
         "--compare",
@@ -212,7 +221,9 @@ def train_epoch(model, optimiser, data, args, epoch, step, skip=0):
     position `skip` and stopping at --steps, and return the step count so
     far and the mean loss."""
     images, labels, mean, std = data
-    order = shuffled_indices(len(images), args.seed, epoch)
+    order = args.shuffle.permutation(len(images)) if args.torch_order else shuffled_indices(
+        len(images), args.seed, epoch
+    )
     loss_sum, seen = 0.0, 0
     for first in range(0, len(order), BATCH):
         if first < skip:
@@ -241,7 +252,8 @@ def main():
     test_images, test_labels = read_split(args.folder, [TEST_FILE])
     mean, std = channel_stats(images)
 
-    model = twin(args.dropout, args.torch_masks, args.seed)
+    model = twin(args.dropout, args.torch_masks, args.seed, args.torch_init)
+    args.shuffle = np.random.default_rng(args.seed)
     model.train()
     if args.compare:
         reference = read_reference(args.compare, model)
