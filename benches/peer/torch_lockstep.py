@@ -21,6 +21,7 @@ step can be checked from any point of a run.
 
 import argparse
 import json
+import os
 import struct
 import time
 
@@ -111,14 +112,25 @@ def read_reference(path, model):
     of a .npy file that --save wrote, checked against the model's size."""
     expected = [tuple(tensor.shape) for tensor in model.parameters()]
     if not path.endswith(".npy"):
+        try:
+            with open(path, "rb") as file:
+                is_state = file.read(8) == STATE_MAGIC
+        except OSError:
+            is_state = False
+        if is_state:
+            raise SystemExit(f"{path}: a training state, not a checkpoint; pass it to --resume")
         return read_checkpoint(path, expected)[3]
     try:
         parameters = np.load(path)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"{path}: cannot read the parameters: {error}") from None
+    except (OSError, ValueError, EOFError) as error:
+        reason = getattr(error, "strerror", None) or "not a .npy file that --save wrote"
+        raise SystemExit(f"{path}: cannot read the parameters: {reason}") from None
     count = sum(tensor.numel() for tensor in model.parameters())
-    if parameters.shape != (count,):
-        raise SystemExit(f"{path}: shape {parameters.shape}, but the network has ({count},)")
+    if parameters.shape != (count,) or parameters.dtype != np.float32:
+        raise SystemExit(
+            f"{path}: {parameters.dtype} array of shape {parameters.shape}, but the network "
+            f"has ({count},) float32 parameters; pass a .npy file that --save wrote"
+        )
     return parameters
 
 
@@ -130,7 +142,7 @@ STATE_VERSION = 2
 STATE_HEAD = 92
 
 
-def read_state(path, model):
+def read_state(path, model, seed):
     """Return (steps taken, parameters, momentum buffer) of a cifaas
     training state of format version 2, raising SystemExit with the reason
     when the file is not one."""
@@ -146,7 +158,11 @@ def read_state(path, model):
     (version,) = struct.unpack_from("<I", raw, 8)
     if version != STATE_VERSION:
         raise SystemExit(f"{path}: state format version {version}; this script reads {STATE_VERSION}")
-    (steps_taken,) = struct.unpack_from("<Q", raw, 20)
+    steps_taken, saved_seed = struct.unpack_from("<QQ", raw, 20)
+    if saved_seed != seed:
+        raise SystemExit(
+            f"{path}: the state was trained with seed {saved_seed}; pass --seed {saved_seed}"
+        )
     (checkpoint_len,) = struct.unpack_from("<Q", raw, STATE_HEAD)
     checkpoint = raw[STATE_HEAD + 8 : STATE_HEAD + 8 + checkpoint_len]
     expected = [tuple(tensor.shape) for tensor in model.parameters()]
@@ -162,10 +178,10 @@ def read_state(path, model):
     return steps_taken, parameters, momentum
 
 
-def resume(model, optimiser, path):
+def resume(model, optimiser, path, seed):
     """Load a training state's parameters and momentum buffer into the model
     and the optimiser, and return the steps it had taken."""
-    steps_taken, parameters, momentum = read_state(path, model)
+    steps_taken, parameters, momentum = read_state(path, model, seed)
     position = 0
     with torch.no_grad():
         for tensor in model.parameters():
@@ -211,6 +227,10 @@ def arguments():
         raise SystemExit(f"--steps is {args.steps}; pass at least 1")
     if not 0 <= args.seed < 2**64:
         raise SystemExit(f"--seed is {args.seed}; pass a seed from 0 to 2**64 - 1")
+    if args.save and not args.save.endswith(".npy"):
+        raise SystemExit(f"--save is {args.save}; pass a file name ending in .npy")
+    if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
+        raise SystemExit(f"--save is {args.save}; its folder is missing or not writable")
     if not 0 <= args.dropout < 1:
         raise SystemExit(f"--dropout is {args.dropout}; pass a probability in [0, 1)")
     return args
@@ -248,21 +268,21 @@ def main():
     torch.manual_seed(args.seed % 2**63)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    images, labels = read_split(args.folder, TRAIN_FILES)
-    test_images, test_labels = read_split(args.folder, [TEST_FILE])
-    mean, std = channel_stats(images)
-
     model = twin(args.dropout, args.torch_masks, args.seed, args.torch_init)
     args.shuffle = np.random.default_rng(args.seed)
     model.train()
     if args.compare:
         reference = read_reference(args.compare, model)
     optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    steps_per_epoch = -(-len(images) // BATCH)
-    epochs = args.epochs if args.steps is None else -(-args.steps // steps_per_epoch)
-    step = resume(model, optimiser, args.resume) if args.resume else 0
+    step = resume(model, optimiser, args.resume, args.seed) if args.resume else 0
     if args.steps is not None and step >= args.steps:
         raise SystemExit(f"the state has taken {step} steps; pass --steps above that")
+
+    images, labels = read_split(args.folder, TRAIN_FILES)
+    test_images, test_labels = read_split(args.folder, [TEST_FILE])
+    mean, std = channel_stats(images)
+    steps_per_epoch = -(-len(images) // BATCH)
+    epochs = args.epochs if args.steps is None else -(-args.steps // steps_per_epoch)
     first_epoch = step // steps_per_epoch + 1
     for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
