@@ -28,6 +28,7 @@ from torch_side import (
 )
 
 MAGIC = b"CIFAASCK"
+STATE_MAGIC = b"CIFAASTS"
 FORMAT_VERSION = 1
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -49,6 +50,11 @@ def read_checkpoint(path, expected):
         raw = open(path, "rb").read()
     except OSError as error:
         raise SystemExit(f"{path}: cannot read the checkpoint: {error.strerror}") from None
+    if raw[:8] == STATE_MAGIC:
+        raise SystemExit(
+            f"{path}: a cifaas training state, not a checkpoint; pass the checkpoint that "
+            "train wrote with --out"
+        )
     if raw[:8] != MAGIC:
         raise SystemExit(f"{path}: not a cifaas checkpoint (no {MAGIC!r} magic)")
     (stored,) = struct.unpack_from("<Q", raw, len(raw) - 8)

@@ -29,7 +29,13 @@ import numpy as np
 import torch
 from torch import nn
 from cifaas_streams import dropout_mask, dropout_seeds, initial_parameters, shuffled_indices
-from torch_eval_checkpoint import fnv1a64, parse_body, read_checkpoint
+from torch_eval_checkpoint import (
+    STATE_MAGIC,
+    fnv1a64,
+    load_into,
+    parse_body,
+    read_checkpoint,
+)
 from torch_side import (
     BATCH,
     TEST_FILE,
@@ -60,9 +66,10 @@ class GivenMask(nn.Module):
         return x * self.mask
 
 
-def twin(dropout, torch_masks, seed, torch_init=False):
-    """Build the PyTorch network holding cifaas's initial parameters. Its
-    dropout layers take cifaas's masks unless `torch_masks` is set."""
+def twin(dropout, seed, torch_masks, torch_init):
+    """Build the PyTorch network, holding cifaas's initial parameters unless
+    `torch_init` is set. Its dropout layers take cifaas's masks unless
+    `torch_masks` is set."""
     model = network(dropout)
     if not torch_masks:
         for index, layer in enumerate(model):
@@ -71,9 +78,8 @@ def twin(dropout, torch_masks, seed, torch_init=False):
     if torch_init:
         return model
     shapes = [tuple(tensor.shape) for tensor in model.parameters()]
-    with torch.no_grad():
-        for tensor, values in zip(model.parameters(), initial_parameters(seed, shapes)):
-            tensor.copy_(torch.from_numpy(values))
+    values = [tensor.ravel() for tensor in initial_parameters(seed, shapes)]
+    load_into(model, shapes, np.concatenate(values))
     return model
 
 
@@ -112,13 +118,6 @@ def read_reference(path, model):
     of a .npy file that --save wrote, checked against the model's size."""
     expected = [tuple(tensor.shape) for tensor in model.parameters()]
     if not path.endswith(".npy"):
-        try:
-            with open(path, "rb") as file:
-                is_state = file.read(8) == STATE_MAGIC
-        except OSError:
-            is_state = False
-        if is_state:
-            raise SystemExit(f"{path}: a training state, not a checkpoint; pass it to --resume")
         return read_checkpoint(path, expected)[3]
     try:
         parameters = np.load(path)
@@ -134,7 +133,6 @@ def read_reference(path, model):
     return parameters
 
 
-STATE_MAGIC = b"CIFAASTS"
 STATE_VERSION = 2
 # Size of the fixed head of a version 2 training state: magic, version, four
 # u64 fields, four f32 rates, the schedule code, two f32, the augment flag
@@ -150,6 +148,7 @@ def read_state(path, model, seed):
         raw = open(path, "rb").read()
     except OSError as error:
         raise SystemExit(f"{path}: cannot read the training state: {error.strerror}") from None
+
     if raw[:8] != STATE_MAGIC or len(raw) < STATE_HEAD + 16:
         raise SystemExit(f"{path}: not a cifaas training state (no {STATE_MAGIC!r} magic)")
     (stored,) = struct.unpack_from("<Q", raw, len(raw) - 8)
@@ -157,12 +156,16 @@ def read_state(path, model, seed):
         raise SystemExit(f"{path}: FNV-1a hash mismatch, so the file is damaged or truncated")
     (version,) = struct.unpack_from("<I", raw, 8)
     if version != STATE_VERSION:
-        raise SystemExit(f"{path}: state format version {version}; this script reads {STATE_VERSION}")
+        raise SystemExit(
+            f"{path}: state format version {version}; this script reads {STATE_VERSION}"
+        )
+
     steps_taken, saved_seed = struct.unpack_from("<QQ", raw, 20)
     if saved_seed != seed:
         raise SystemExit(
             f"{path}: the state was trained with seed {saved_seed}; pass --seed {saved_seed}"
         )
+
     (checkpoint_len,) = struct.unpack_from("<Q", raw, STATE_HEAD)
     checkpoint = raw[STATE_HEAD + 8 : STATE_HEAD + 8 + checkpoint_len]
     expected = [tuple(tensor.shape) for tensor in model.parameters()]
@@ -170,6 +173,7 @@ def read_state(path, model, seed):
         parameters = parse_body(checkpoint, expected)[3]
     except (struct.error, ValueError) as error:
         raise SystemExit(f"{path}: invalid checkpoint inside the state: {error}") from None
+
     offset = STATE_HEAD + 8 + checkpoint_len
     (count,) = struct.unpack_from("<Q", raw, offset)
     if count != len(parameters) or offset + 8 + 4 * count + 8 != len(raw):
@@ -182,19 +186,21 @@ def resume(model, optimiser, path, seed):
     """Load a training state's parameters and momentum buffer into the model
     and the optimiser, and return the steps it had taken."""
     steps_taken, parameters, momentum = read_state(path, model, seed)
+    shapes = [tuple(tensor.shape) for tensor in model.parameters()]
+    load_into(model, shapes, parameters)
+
     position = 0
-    with torch.no_grad():
-        for tensor in model.parameters():
-            size = tensor.numel()
-            values = parameters[position : position + size].reshape(tensor.shape).copy()
-            tensor.copy_(torch.from_numpy(values))
-            buffer = momentum[position : position + size].reshape(tensor.shape).copy()
-            optimiser.state[tensor]["momentum_buffer"] = torch.from_numpy(buffer)
-            position += size
+    for tensor in model.parameters():
+        size = tensor.numel()
+        buffer = momentum[position : position + size].reshape(tensor.shape).copy()
+        optimiser.state[tensor]["momentum_buffer"] = torch.from_numpy(buffer)
+        position += size
     return steps_taken
 
 
 def arguments():
+    """Parse and check the command line, raising SystemExit with the reason
+    for a value out of range."""
     parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--folder", required=True, help="folder of the CIFAR-10 .bin files")
     parser.add_argument("--seed", type=int, default=0, help="the seed given to train")
@@ -220,6 +226,7 @@ def arguments():
         help="cifaas training state to start from; --steps then counts the steps it took",
     )
     args = parser.parse_args()
+
     for name, value in (("--epochs", args.epochs), ("--threads", args.threads)):
         if value < 1:
             raise SystemExit(f"{name} is {value}; pass at least 1")
@@ -227,6 +234,8 @@ def arguments():
         raise SystemExit(f"--steps is {args.steps}; pass at least 1")
     if not 0 <= args.seed < 2**64:
         raise SystemExit(f"--seed is {args.seed}; pass a seed from 0 to 2**64 - 1")
+    if args.resume and args.torch_order:
+        raise SystemExit("--torch-order cannot continue a cifaas training state; drop one of them")
     if args.save and not args.save.endswith(".npy"):
         raise SystemExit(f"--save is {args.save}; pass a file name ending in .npy")
     if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
@@ -236,18 +245,21 @@ def arguments():
     return args
 
 
-def train_epoch(model, optimiser, data, args, epoch, step, skip=0):
-    """Run the SGD steps of one epoch in cifaas's order, from record
-    position `skip` and stopping at --steps, and return the step count so
-    far and the mean loss."""
+def epoch_order(args, epoch, length):
+    """Return the record order of epoch `epoch`: cifaas's, or with
+    --torch-order the next numpy permutation."""
+    if args.torch_order:
+        return args.shuffle.permutation(length)
+    return shuffled_indices(length, args.seed, epoch)
+
+
+def train_epoch(model, optimiser, data, args, order, step, skip=0):
+    """Run the SGD steps of one epoch over `order`, from record position
+    `skip` and stopping at --steps, and return the step count so far and the
+    mean loss."""
     images, labels, mean, std = data
-    order = args.shuffle.permutation(len(images)) if args.torch_order else shuffled_indices(
-        len(images), args.seed, epoch
-    )
     loss_sum, seen = 0.0, 0
-    for first in range(0, len(order), BATCH):
-        if first < skip:
-            continue
+    for first in range(skip, len(order), BATCH):
         if args.steps is not None and step == args.steps:
             break
         step += 1
@@ -268,7 +280,7 @@ def main():
     torch.manual_seed(args.seed % 2**63)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    model = twin(args.dropout, args.torch_masks, args.seed, args.torch_init)
+    model = twin(args.dropout, args.seed, args.torch_masks, args.torch_init)
     args.shuffle = np.random.default_rng(args.seed)
     model.train()
     if args.compare:
@@ -284,11 +296,12 @@ def main():
     steps_per_epoch = -(-len(images) // BATCH)
     epochs = args.epochs if args.steps is None else -(-args.steps // steps_per_epoch)
     first_epoch = step // steps_per_epoch + 1
+    data = (images, labels, mean, std)
     for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
         skip = (step - (epoch - 1) * steps_per_epoch) * BATCH if epoch == first_epoch else 0
-        data = (images, labels, mean, std)
-        step, loss = train_epoch(model, optimiser, data, args, epoch, step, skip)
+        order = epoch_order(args, epoch, len(images))
+        step, loss = train_epoch(model, optimiser, data, args, order, step, skip)
         report = {"epoch": epoch, "steps": step, "loss": round(loss, 6)}
         report["seconds"] = round(time.perf_counter() - start, 1)
         if args.test_each_epoch:

@@ -35,28 +35,30 @@ fn next_random(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Environment variable that turns this test binary into the writer:
-/// `CHECKPOINT` and `FIRST` (0 or 1, the network saved first), separated by
-/// a tab.
-const WRITER_ENV: &str = "CIFAAS_CRASH_SAVE_WRITER";
+/// Environment variables that turn this test binary into the writer: the
+/// checkpoint path, and the network it saves first (0 or 1).
+const WRITER_PATH_ENV: &str = "CIFAAS_CRASH_SAVE_PATH";
+const WRITER_FIRST_ENV: &str = "CIFAAS_CRASH_SAVE_FIRST";
 
 /// Saves the two networks in turn until the process is killed, when
-/// [`WRITER_ENV`] is set. The test below starts this binary with that
-/// variable and only this test selected.
+/// [`WRITER_PATH_ENV`] is set. The test below starts this binary with only
+/// this test selected.
 #[test]
 #[ignore = "the writer child of killed_save_leaves_whole_checkpoint"]
 fn writer() {
-    let Ok(spec) = std::env::var(WRITER_ENV) else {
+    let Some(path) = std::env::var_os(WRITER_PATH_ENV) else {
         eprintln!(
             "skipped: the writer runs only as the child of killed_save_leaves_whole_checkpoint"
         );
         return;
     };
-    let (path, first) = spec.split_once('\t').expect("CHECKPOINT<tab>FIRST");
-    let first: usize = first.parse().expect("FIRST is 0 or 1");
+    let first: usize = std::env::var(WRITER_FIRST_ENV)
+        .ok()
+        .and_then(|first| first.parse().ok())
+        .expect("CIFAAS_CRASH_SAVE_FIRST is 0 or 1");
     let networks = [network(0), network(1)];
     for round in first.. {
-        model::save_checkpoint(&networks[round % 2], Path::new(path)).unwrap();
+        model::save_checkpoint(&networks[round % 2], Path::new(&path)).unwrap();
     }
 }
 
@@ -66,7 +68,8 @@ fn spawn_writer(path: &Path, first: usize) -> Child {
     let binary = std::env::current_exe().unwrap();
     Command::new(binary)
         .args(["writer", "--exact", "--ignored", "--test-threads=1"])
-        .env(WRITER_ENV, format!("{}\t{first}", path.display()))
+        .env(WRITER_PATH_ENV, path)
+        .env(WRITER_FIRST_ENV, first.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
