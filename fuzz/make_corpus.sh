@@ -6,5 +6,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/fuzz/corpus}"
 cd "$root"
-# The test profile reuses what `cargo test --workspace` already compiled.
-cargo run --locked --quiet --profile test -p cifaas-serve --example fuzz_corpus -- "$out"
+# Built with --workspace in the test profile, the example resolves the same
+# dependency features as `cargo test --workspace`, so the two share every
+# compiled dependency. With `-p cifaas-serve` instead, cargo builds a
+# second copy of many of them.
+example=$(cargo build --locked --quiet --workspace --profile test --example fuzz_corpus \
+    --message-format json | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+if [ -z "$example" ]; then
+    echo "make_corpus: cargo reported no fuzz_corpus executable; run cargo build --workspace --profile test --example fuzz_corpus to see why" >&2
+    exit 1
+fi
+"$example" "$out"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a number of seconds: fuzz/run.sh TARGET SECONDS.
 #
-# cargo-fuzz drives libFuzzer, whose instrumentation needs nightly rustc
-# flags (-Zsanitizer, -Cpasses=sancov-module). The project uses the stable
-# toolchain, which accepts those flags when RUSTC_BOOTSTRAP=1 is set, so
-# this script sets it; no nightly toolchain is needed. cargo-fuzz is
+# cargo-fuzz drives libFuzzer. Its AddressSanitizer build needs the nightly
+# rustc flag -Zsanitizer. The project uses the stable toolchain, which
+# accepts nightly flags when RUSTC_BOOTSTRAP=1 is set, so this script sets
+# it; no nightly toolchain is needed. cargo-fuzz is
 # installed from crates.io when missing, and the seed corpus is generated
 # by fuzz/make_corpus.sh when fuzz/corpus/TARGET does not exist yet.
 #
@@ -30,27 +30,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-corpus="$fuzz_dir/corpus/$target"
-if [ ! -d "$corpus" ]; then
-    "$fuzz_dir/make_corpus.sh" "$fuzz_dir/corpus"
-    mkdir -p "$corpus"
-fi
-# Inputs that once found a bug are run first and kept as a second corpus;
-# libFuzzer writes new inputs only into the first one.
-regressions="$fuzz_dir/regressions/$target"
-corpora=("$corpus")
-if [ -d "$regressions" ]; then
-    corpora+=("$regressions")
-fi
-
-# A checkpoint or training state file is about 0.4 or 0.9 MB; the other
-# targets' inputs stay small.
-case "$target" in
-    checkpoint) max_len=1048576 ;;
-    predict_body | v2_infer) max_len=65536 ;;
-    *) max_len=16384 ;;
-esac
-
+# shellcheck source=fuzz/common.sh
+. "$fuzz_dir/common.sh"
+fuzz_collect_corpora "$target" "$fuzz_dir"
 
 profile=(--release --debug-assertions)
 if [ "${FUZZ_DEV:-0}" = 1 ]; then
@@ -60,11 +42,11 @@ fi
 cd "$fuzz_dir"
 exec cargo fuzz run "${profile[@]}" \
     --sanitizer "${FUZZ_SANITIZER:-address}" \
-    "$target" "${corpora[@]}" -- \
+    "$target" "${fuzz_corpora[@]}" -- \
     -max_total_time="$seconds" \
     -timeout=10 \
     -rss_limit_mb=2048 \
     -malloc_limit_mb=2048 \
-    -max_len="$max_len" \
+    -max_len="$(fuzz_max_len "$target")" \
     -print_final_stats=1 \
     "$@"
