@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by fuzz/run.sh and fuzz/smoke.sh; source it, do not run it.
 
 # Prints the largest input libFuzzer may generate for target $1. A

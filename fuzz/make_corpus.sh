@@ -5,13 +5,18 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/fuzz/corpus}"
+# A relative folder is taken from where the script was started.
+case "$out" in
+    /*) ;;
+    *) out="$PWD/$out" ;;
+esac
 cd "$root"
 # Built with --workspace in the test profile, the example resolves the same
 # dependency features as `cargo test --workspace`, so the two share every
 # compiled dependency. With `-p cifaas-serve` instead, cargo builds a
-# second copy of many of them.
+# second copy of many of them. Compiler errors go to stderr as text.
 example=$(cargo build --locked --quiet --workspace --profile test --example fuzz_corpus \
-    --message-format json | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    --message-format json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
 if [ -z "$example" ]; then
     echo "make_corpus: cargo reported no fuzz_corpus executable; run cargo build --workspace --profile test --example fuzz_corpus to see why" >&2
     exit 1

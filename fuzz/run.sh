@@ -12,7 +12,7 @@
 #   FUZZ_SANITIZER  address (default) or none; none builds and runs faster
 #                   but cannot enforce -malloc_limit_mb.
 #   FUZZ_DEV        1 builds without optimisations, which compiles faster
-#                   and runs slower (fuzz/smoke.sh uses it); default 0.
+#                   and runs slower; default 0.
 # Extra arguments after SECONDS go to libFuzzer.
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -30,7 +30,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-# shellcheck source=fuzz/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 . "$fuzz_dir/common.sh"
 fuzz_collect_corpora "$target" "$fuzz_dir"
 

@@ -8,6 +8,8 @@
 use std::fs;
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use cifaas_serve::decode::{IMAGE_BYTES, IMAGE_SIDE};
 use data::ChannelStats;
 use image::{DynamicImage, GrayImage, RgbImage};
@@ -55,8 +57,15 @@ struct Corpus {
 impl Corpus {
     fn write(&mut self, target: &str, name: &str, parts: &[&[u8]]) -> anyhow::Result<()> {
         let folder = self.root.join(target);
-        fs::create_dir_all(&folder)?;
-        fs::write(folder.join(name), parts.concat())?;
+        fs::create_dir_all(&folder).with_context(|| {
+            format!(
+                "cannot create the corpus folder {}; pass a folder path that can be created",
+                folder.display()
+            )
+        })?;
+        let file = folder.join(name);
+        fs::write(&file, parts.concat())
+            .with_context(|| format!("cannot write the corpus file {}", file.display()))?;
         Ok(())
     }
 }
