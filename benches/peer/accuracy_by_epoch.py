@@ -1,0 +1,95 @@
+"""Summarises the test accuracy of several training runs per epoch, cifaas
+runs against PyTorch runs. Each file is one run: a metrics file that
+`train --test-each-epoch` writes (OUT.metrics.jsonl) or the output of
+torch_accuracy.py, one JSON object per epoch with `epoch` and
+`test_accuracy` (a fraction). Prints one JSON object per epoch: each
+side's run count, mean, sample standard deviation, lowest and highest value
+in percent, and the difference of the means (cifaas minus PyTorch). Where
+both sides have at least two runs, it adds Welch's t and degrees of freedom.
+
+    python3 benches/peer/accuracy_by_epoch.py \\
+        --cifaas run-a.metrics.jsonl run-b.metrics.jsonl \\
+        --pytorch torch-a.jsonl torch-b.jsonl
+"""
+
+import argparse
+import json
+import statistics
+
+from welch_t import welch
+
+
+def read_run(path):
+    """Return {epoch: test accuracy in percent} of one run's file."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read it ({error.strerror}); pass a metrics file")
+    accuracy = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            epoch, value = int(record["epoch"]), record["test_accuracy"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise SystemExit(
+                f"{path}:{number}: not an epoch record with `epoch` and `test_accuracy` ({error})"
+            )
+        if value is None:
+            continue
+        if epoch in accuracy:
+            raise SystemExit(f"{path}:{number}: epoch {epoch} appears twice; pass one run per file")
+        accuracy[epoch] = 100.0 * float(value)
+    if not accuracy:
+        raise SystemExit(f"{path}: no epoch with a test accuracy; was the run made with --test-each-epoch?")
+    return accuracy
+
+
+def describe(values):
+    """Return the count, mean, standard deviation and range of `values`."""
+    summary = {"runs": len(values), "mean": round(statistics.mean(values), 2)}
+    if len(values) > 1:
+        summary["sd"] = round(statistics.stdev(values), 2)
+    summary["min"] = round(min(values), 2)
+    summary["max"] = round(max(values), 2)
+    return summary
+
+
+def compare(epoch, cifaas, pytorch):
+    """Return the summary of one epoch over both sides' runs."""
+    row = {"epoch": epoch}
+    if cifaas:
+        row["cifaas"] = describe(cifaas)
+    if pytorch:
+        row["pytorch"] = describe(pytorch)
+    if cifaas and pytorch:
+        row["difference"] = round(statistics.mean(cifaas) - statistics.mean(pytorch), 2)
+    spread = len(cifaas) > 1 and len(pytorch) > 1
+    if spread and (statistics.variance(cifaas) > 0 or statistics.variance(pytorch) > 0):
+        t, freedom = welch(pytorch, cifaas)
+        row["t"] = round(t, 2)
+        row["degrees_of_freedom"] = round(freedom, 1)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--cifaas", nargs="+", default=[], help="metrics files of cifaas runs")
+    parser.add_argument("--pytorch", nargs="+", default=[], help="output files of torch_accuracy.py")
+    args = parser.parse_args()
+    if not args.cifaas and not args.pytorch:
+        raise SystemExit("no runs given; pass files with --cifaas, --pytorch or both")
+
+    cifaas_runs = [read_run(path) for path in args.cifaas]
+    pytorch_runs = [read_run(path) for path in args.pytorch]
+    epochs = sorted({epoch for run in cifaas_runs + pytorch_runs for epoch in run})
+    for epoch in epochs:
+        cifaas = [run[epoch] for run in cifaas_runs if epoch in run]
+        pytorch = [run[epoch] for run in pytorch_runs if epoch in run]
+        print(json.dumps(compare(epoch, cifaas, pytorch)))
+
+
+if __name__ == "__main__":
+    main()
