@@ -5,7 +5,8 @@ torch_accuracy.py, one JSON object per epoch with `epoch` and
 `test_accuracy` (a fraction). Prints one JSON object per epoch: each
 side's run count, mean, sample standard deviation, lowest and highest value
 in percent, and the difference of the means (cifaas minus PyTorch). Where
-both sides have at least two runs, it adds Welch's t and degrees of freedom.
+both sides have at least two runs and some spread, it adds Welch's t and
+degrees of freedom.
 
     python3 benches/peer/accuracy_by_epoch.py \\
         --cifaas run-a.metrics.jsonl run-b.metrics.jsonl \\
@@ -26,22 +27,33 @@ def read_run(path):
             lines = file.read().splitlines()
     except OSError as error:
         raise SystemExit(f"{path}: cannot read it ({error.strerror}); pass a metrics file")
-    accuracy = {}
+    except UnicodeDecodeError:
+        raise SystemExit(f"{path}: not UTF-8 text; pass a metrics file of JSON lines")
+    accuracy, seen = {}, set()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            epoch, value = int(record["epoch"]), record["test_accuracy"]
+            epoch, value = record["epoch"], record["test_accuracy"]
+            if value is not None:
+                value = float(value)
         except (ValueError, KeyError, TypeError) as error:
             raise SystemExit(
                 f"{path}:{number}: not an epoch record with `epoch` and `test_accuracy` ({error})"
             )
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+            raise SystemExit(f"{path}:{number}: epoch is {epoch!r}; expected a whole number from 1")
+        if epoch in seen:
+            raise SystemExit(f"{path}:{number}: epoch {epoch} appears twice; pass one run per file")
+        seen.add(epoch)
         if value is None:
             continue
-        if epoch in accuracy:
-            raise SystemExit(f"{path}:{number}: epoch {epoch} appears twice; pass one run per file")
-        accuracy[epoch] = 100.0 * float(value)
+        if not 0.0 <= value <= 1.0:
+            raise SystemExit(
+                f"{path}:{number}: test_accuracy is {value}; expected a fraction from 0 to 1"
+            )
+        accuracy[epoch] = 100.0 * value
     if not accuracy:
         raise SystemExit(f"{path}: no epoch with a test accuracy; was the run made with --test-each-epoch?")
     return accuracy
@@ -82,6 +94,10 @@ def main():
     if not args.cifaas and not args.pytorch:
         raise SystemExit("no runs given; pass files with --cifaas, --pytorch or both")
 
+    paths = args.cifaas + args.pytorch
+    repeated = [path for path in paths if paths.count(path) > 1]
+    if repeated:
+        raise SystemExit(f"{repeated[0]} is given more than once; pass each run once")
     cifaas_runs = [read_run(path) for path in args.cifaas]
     pytorch_runs = [read_run(path) for path in args.pytorch]
     epochs = sorted({epoch for run in cifaas_runs + pytorch_runs for epoch in run})
