@@ -1,8 +1,14 @@
 # shellcheck shell=bash
-# Shared by fuzz/run.sh and fuzz/smoke.sh; source it, do not run it.
+# Shared by the scripts in fuzz/. Source it, do not run it.
+
+# Prints the path of each executable named in cargo's JSON messages on
+# standard input (from --message-format json-render-diagnostics).
+cargo_executables() {
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
+}
 
 # Prints the largest input libFuzzer may generate for target $1. A
-# checkpoint or training state file is about 0.4 or 0.9 MB; the other
+# checkpoint or training state file is about 0.4 or 0.9 MB. The other
 # targets' inputs stay small.
 fuzz_max_len() {
     case "$1" in

@@ -4,8 +4,10 @@
 # example serve/examples/fuzz_corpus.rs with the project's own encoders.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/common.sh
+. "$root/fuzz/common.sh"
 out="${1:-$root/fuzz/corpus}"
-# A relative folder is taken from where the script was started.
+# A relative folder is resolved against the caller's current directory.
 case "$out" in
     /*) ;;
     *) out="$PWD/$out" ;;
@@ -16,7 +18,7 @@ cd "$root"
 # compiled dependency. With `-p cifaas-serve` instead, cargo builds a
 # second copy of many of them. Compiler errors go to stderr as text.
 example=$(cargo build --locked --quiet --workspace --profile test --example fuzz_corpus \
-    --message-format json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    --message-format json-render-diagnostics | cargo_executables)
 if [ -z "$example" ]; then
     echo "make_corpus: cargo reported no fuzz_corpus executable; run cargo build --workspace --profile test --example fuzz_corpus to see why" >&2
     exit 1

@@ -4,7 +4,7 @@
 # cargo-fuzz drives libFuzzer. Its AddressSanitizer build needs the nightly
 # rustc flag -Zsanitizer. The project uses the stable toolchain, which
 # accepts nightly flags when RUSTC_BOOTSTRAP=1 is set, so this script sets
-# it; no nightly toolchain is needed. cargo-fuzz is
+# it and no nightly toolchain is needed. cargo-fuzz is
 # installed from crates.io when missing, and the seed corpus is generated
 # by fuzz/make_corpus.sh when fuzz/corpus/TARGET does not exist yet.
 #

@@ -2,17 +2,16 @@
 # Runs every fuzz target for a few seconds (default 10), as CI does:
 # fuzz/smoke.sh [SECONDS].
 #
-# It builds the targets with plain cargo and libFuzzer's coverage flags,
-# most of the ones cargo-fuzz passes, so a new machine does not first
-# compile cargo-fuzz. The build is unoptimised and without AddressSanitizer, which
-# compiles faster; fuzz/run.sh keeps both for the long runs. These flags are
-# stable rustc flags, so no RUSTC_BOOTSTRAP is needed here.
+# It builds the targets with plain cargo and most of the coverage flags
+# that cargo-fuzz passes, so a new machine does not first compile
+# cargo-fuzz. These are stable rustc flags, so RUSTC_BOOTSTRAP is not
+# needed. The build is unoptimised and without AddressSanitizer, which
+# compiles faster. fuzz/run.sh keeps both for the long runs.
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 seconds="${1:-10}"
 # shellcheck source=SCRIPTDIR/common.sh
 . "$fuzz_dir/common.sh"
-targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$fuzz_dir/Cargo.toml" | grep -v cifaas-fuzz)
 
 # An explicit --target keeps the instrumentation off build scripts and
 # procedural macros, which run on the build machine and never link
@@ -25,11 +24,14 @@ coverage_flags="--cfg fuzzing -Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-trace-compares"
 echo "fuzz smoke: building the targets for $host"
 # The binaries' paths come from cargo, which honours CARGO_TARGET_DIR and
-# the like; compiler errors go to stderr as text.
+# the like. Compiler errors go to stderr as text.
 binaries=$(RUSTFLAGS="${RUSTFLAGS:-} $coverage_flags" cargo build --quiet --locked \
     --manifest-path "$fuzz_dir/Cargo.toml" --target "$host" --bins \
-    --message-format json-render-diagnostics |
-    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    --message-format json-render-diagnostics | cargo_executables)
+if [ -z "$binaries" ]; then
+    echo "fuzz smoke: cargo reported no target binaries; check the [[bin]] entries in fuzz/Cargo.toml" >&2
+    exit 1
+fi
 
 # Prints the end of a failed run, from the panic or sanitizer report on,
 # and how to replay the input libFuzzer saved.
@@ -50,16 +52,12 @@ report_failure() {
 log=$(mktemp)
 started=$(mktemp)
 trap 'rm -f "$log" "$started"' EXIT
-for target in $targets; do
+for binary in $binaries; do
+    target=$(basename "$binary")
     echo "fuzz smoke: $target for $seconds s"
     fuzz_collect_corpora "$target" "$fuzz_dir"
     artifacts="$fuzz_dir/artifacts/$target"
     mkdir -p "$artifacts"
-    binary=$(grep -m1 "/$target\$" <<<"$binaries" || true)
-    if [ -z "$binary" ]; then
-        echo "fuzz smoke: cargo reported no binary for $target; check its [[bin]] entry in fuzz/Cargo.toml" >&2
-        exit 1
-    fi
     touch "$started"
     status=0
     "$binary" \
