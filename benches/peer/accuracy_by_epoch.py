@@ -1,12 +1,13 @@
-"""Summarises the test accuracy of several training runs per epoch, cifaas
-runs against PyTorch runs. Each file is one run: a metrics file that
-`train --test-each-epoch` writes (OUT.metrics.jsonl) or the output of
-torch_accuracy.py, one JSON object per epoch with `epoch` and
-`test_accuracy` (a fraction). Prints one JSON object per epoch: each
-side's run count, mean, sample standard deviation, lowest and highest value
-in percent, and the difference of the means (cifaas minus PyTorch). Where
-both sides have at least two runs and some spread, it adds Welch's t and
-degrees of freedom.
+"""Summarises the test accuracy of cifaas and PyTorch training runs per
+epoch.
+
+Each file is one run: a metrics file that `train --test-each-epoch` writes
+(OUT.metrics.jsonl) or the output of torch_accuracy.py: one JSON object
+per epoch, each with `epoch` and `test_accuracy` (a fraction). For
+each epoch the script prints one JSON object: each side's run count, mean,
+sample standard deviation, lowest and highest value in percent, and the
+difference of the means (cifaas minus PyTorch). Where both sides have at
+least two runs and some spread, it adds Welch's t and degrees of freedom.
 
     python3 benches/peer/accuracy_by_epoch.py \\
         --cifaas run-a.metrics.jsonl run-b.metrics.jsonl \\
@@ -26,9 +27,9 @@ def read_run(path):
         with open(path, encoding="utf-8") as file:
             lines = file.read().splitlines()
     except OSError as error:
-        raise SystemExit(f"{path}: cannot read it ({error.strerror}); pass a metrics file")
+        raise SystemExit(f"{path}: cannot be read ({error.strerror}); pass the path of a metrics file")
     except UnicodeDecodeError:
-        raise SystemExit(f"{path}: not UTF-8 text; pass a metrics file of JSON lines")
+        raise SystemExit(f"{path}: invalid UTF-8; pass a metrics file of JSON lines")
     accuracy, seen = {}, set()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -40,7 +41,7 @@ def read_run(path):
                 value = float(value)
         except (ValueError, KeyError, TypeError) as error:
             raise SystemExit(
-                f"{path}:{number}: not an epoch record with `epoch` and `test_accuracy` ({error})"
+                f"{path}:{number}: invalid epoch record, expected `epoch` and `test_accuracy` ({error})"
             )
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
             raise SystemExit(f"{path}:{number}: epoch is {epoch!r}; expected a whole number from 1")
@@ -78,8 +79,8 @@ def compare(epoch, cifaas, pytorch):
         row["pytorch"] = describe(pytorch)
     if cifaas and pytorch:
         row["difference"] = round(statistics.mean(cifaas) - statistics.mean(pytorch), 2)
-    spread = len(cifaas) > 1 and len(pytorch) > 1
-    if spread and (statistics.variance(cifaas) > 0 or statistics.variance(pytorch) > 0):
+    enough_runs = len(cifaas) > 1 and len(pytorch) > 1
+    if enough_runs and (statistics.variance(cifaas) > 0 or statistics.variance(pytorch) > 0):
         t, freedom = welch(pytorch, cifaas)
         row["t"] = round(t, 2)
         row["degrees_of_freedom"] = round(freedom, 1)
