@@ -5,43 +5,163 @@
 //! its result depends only on its inputs, never on the thread that runs it.
 
 use crate::conv2d::image_backward_input;
+use crate::direct_conv::{self as direct, DirectConv};
 use crate::error::check_len;
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::{fused, ChunkMask, Conv2dGeometry, KernelError, Pool2dGeometry, Result};
 
 /// Scratch memory of the serial convolution passes: one image's column
-/// matrix and one image's convolution output, sized once for the largest
-/// layer it serves, so the passes allocate nothing.
+/// matrix (or zero-padded copy, on the direct path), one image's
+/// convolution output, and the packed weights and tap offsets of the direct
+/// path, sized once for the largest layer they serve, so the passes allocate
+/// nothing.
 #[derive(Debug, Clone, Default)]
 pub struct ConvScratch {
     columns: Vec<f32>,
     image: Vec<f32>,
+    packed: Vec<f32>,
+    offsets: Vec<u32>,
 }
 
 impl ConvScratch {
     /// Allocates scratch large enough for every geometry in `geometries`.
     pub fn new(geometries: &[Conv2dGeometry]) -> Self {
-        let columns = geometries.iter().map(Conv2dGeometry::column_len).max();
-        let image = geometries.iter().map(|g| g.output().image_len()).max();
+        let largest = |size: &dyn Fn(&Conv2dGeometry) -> usize| {
+            geometries.iter().map(size).max().unwrap_or(0)
+        };
+        let direct = |size: fn(&Conv2dGeometry) -> usize| {
+            largest(&|g| if direct::applies(g) { size(g) } else { 0 })
+        };
+        // The input gradient's direct convolution, where one applies.
+        let backward = |size: fn(&Conv2dGeometry) -> usize| {
+            largest(&|g| direct::transposed(g).as_ref().map_or(0, size))
+        };
+        let columns = largest(&Conv2dGeometry::column_len)
+            .max(direct(direct::padded_len))
+            .max(backward(direct::padded_len));
+        let packed = direct(direct::packed_weight_len).max(backward(direct::packed_weight_len));
         Self {
-            columns: vec![0.0; columns.unwrap_or(0)],
-            image: vec![0.0; image.unwrap_or(0)],
+            columns: vec![0.0; columns],
+            image: vec![0.0; largest(&|g| g.output().image_len())],
+            packed: vec![0.0; packed],
+            offsets: vec![0; direct(Conv2dGeometry::taps).max(backward(Conv2dGeometry::taps))],
         }
     }
 
-    /// Returns the column buffer for `geometry`.
-    fn columns(&mut self, geometry: &Conv2dGeometry) -> Result<&mut [f32]> {
-        let len = geometry.column_len();
-        require_capacity("scratch columns", len, self.columns.len())?;
-        Ok(&mut self.columns[..len])
-    }
-
-    /// Returns the column buffer and a one-image output buffer for `geometry`.
-    fn columns_and_image(&mut self, geometry: &Conv2dGeometry) -> Result<(&mut [f32], &mut [f32])> {
-        let (columns, image) = (geometry.column_len(), geometry.output().image_len());
+    /// Returns the per-image product of `geometry` with `weight` and a
+    /// one-image output buffer. On the direct path this packs the weights.
+    fn product<'a>(
+        &'a mut self,
+        geometry: &Conv2dGeometry,
+        weight: &'a [f32],
+    ) -> Result<(Product<'a>, &'a mut [f32])> {
+        let image = geometry.output().image_len();
+        if direct::applies(geometry) {
+            let padded = direct::padded_len(geometry);
+            require_capacity("scratch columns", padded, self.columns.len())?;
+            require_capacity("scratch image", image, self.image.len())?;
+            let packed = direct::packed_weight_len(geometry);
+            require_capacity("scratch packed weights", packed, self.packed.len())?;
+            require_capacity("scratch offsets", geometry.taps(), self.offsets.len())?;
+            let conv = DirectConv::new(geometry, weight, &mut self.packed, &mut self.offsets);
+            let padded = &mut self.columns[..padded];
+            return Ok((Product::Direct { conv, padded }, &mut self.image[..image]));
+        }
+        let columns = geometry.column_len();
         require_capacity("scratch columns", columns, self.columns.len())?;
         require_capacity("scratch image", image, self.image.len())?;
-        Ok((&mut self.columns[..columns], &mut self.image[..image]))
+        let product = Product::Columns {
+            geometry: *geometry,
+            weight,
+            columns: &mut self.columns[..columns],
+        };
+        Ok((product, &mut self.image[..image]))
+    }
+
+    /// Returns the column buffer of `geometry`, long enough for the padded
+    /// output gradient too, and the input-gradient product of its weights.
+    /// On the direct path this packs the flipped weights.
+    fn backward<'a>(
+        &'a mut self,
+        geometry: &Conv2dGeometry,
+        weight: &'a [f32],
+    ) -> Result<(&'a mut [f32], InputGradient<'a>)> {
+        let transposed = direct::transposed(geometry);
+        let padded = transposed.as_ref().map_or(0, direct::padded_len);
+        let columns = geometry.column_len().max(padded);
+        require_capacity("scratch columns", columns, self.columns.len())?;
+        let columns = &mut self.columns[..columns];
+        let Some(transposed) = transposed else {
+            let weight = MatRef::row_major(weight, geometry.c_out(), geometry.taps());
+            let columns_path = InputGradient::Columns {
+                geometry: *geometry,
+                weight_t: weight.t(),
+            };
+            return Ok((columns, columns_path));
+        };
+        let packed = direct::packed_weight_len(&transposed);
+        require_capacity("scratch packed weights", packed, self.packed.len())?;
+        require_capacity("scratch offsets", transposed.taps(), self.offsets.len())?;
+        let (packed, offsets) = (&mut self.packed, &mut self.offsets);
+        let conv = DirectConv::input_gradient(geometry, &transposed, weight, packed, offsets);
+        Ok((columns, InputGradient::Direct(conv)))
+    }
+}
+
+/// The input gradient of one image from its output gradient, as one
+/// backward pass computes it: a direct convolution with the flipped
+/// weights where it applies, else `col2im(weight^T * dY)`.
+enum InputGradient<'a> {
+    Direct(DirectConv<'a>),
+    Columns {
+        geometry: Conv2dGeometry,
+        weight_t: MatRef<'a>,
+    },
+}
+
+impl InputGradient<'_> {
+    /// Overwrites `grad_image` (`[c_in, h, w]`) with the input gradient of
+    /// `grad_out` (`[c_out, out_h * out_w]`), using `scratch` for the padded
+    /// gradient or the column gradient.
+    fn image(&mut self, grad_out: &[f32], scratch: &mut [f32], grad_image: &mut [f32]) {
+        match self {
+            Self::Direct(conv) => conv.image_product(grad_out, scratch, grad_image),
+            Self::Columns { geometry, weight_t } => {
+                let positions = geometry.positions();
+                let grad_out = MatRef::row_major(grad_out, geometry.c_out(), positions);
+                let columns = &mut scratch[..geometry.column_len()];
+                image_backward_input(geometry, *weight_t, grad_out, grad_image, columns);
+            }
+        }
+    }
+}
+
+/// The convolution of one image with a layer's weights, as one forward pass
+/// computes it: the direct kernel where it applies, else im2col and GEMM.
+enum Product<'a> {
+    Direct {
+        conv: DirectConv<'a>,
+        padded: &'a mut [f32],
+    },
+    Columns {
+        geometry: Conv2dGeometry,
+        weight: &'a [f32],
+        columns: &'a mut [f32],
+    },
+}
+
+impl Product<'_> {
+    /// Writes `weight * columns(image)` for one image to `out` (`[c_out,
+    /// out_h * out_w]`), overwriting it.
+    fn image(&mut self, image: &[f32], out: &mut [f32]) {
+        match self {
+            Self::Direct { conv, padded } => conv.image_product(image, padded, out),
+            Self::Columns {
+                geometry,
+                weight,
+                columns,
+            } => image_product(geometry, image, weight, columns, out),
+        }
     }
 }
 
@@ -104,7 +224,7 @@ pub fn conv2d_forward_serial(
 ) -> Result<()> {
     check_forward(geometry, input, weight, bias)?;
     check_len("output", &geometry.output().dims(), output.len())?;
-    let columns = scratch.columns(geometry)?;
+    let (mut product, _) = scratch.product(geometry, weight)?;
     let (in_len, out_len) = (geometry.input().image_len(), geometry.output().image_len());
 
     // One image at a time: the product, then the bias added row by row.
@@ -112,7 +232,7 @@ pub fn conv2d_forward_serial(
         .chunks_exact(in_len)
         .zip(output.chunks_exact_mut(out_len))
     {
-        image_product(geometry, image, weight, columns, out);
+        product.image(image, out);
         fused::add_bias(out, bias, geometry.positions());
     }
     Ok(())
@@ -140,7 +260,7 @@ pub fn conv2d_relu_dropout_forward(
 ) -> Result<()> {
     check_forward(geometry, input, weight, bias)?;
     check_len("output", &geometry.output().dims(), output.len())?;
-    let columns = scratch.columns(geometry)?;
+    let (mut product, _) = scratch.product(geometry, weight)?;
     let (in_len, out_len) = (geometry.input().image_len(), geometry.output().image_len());
     let stream = mask.map(|mask| (mask.stream(), mask.first_index));
 
@@ -148,7 +268,7 @@ pub fn conv2d_relu_dropout_forward(
         .chunks_exact(in_len)
         .zip(output.chunks_exact_mut(out_len));
     for (index, (image, out)) in images.enumerate() {
-        image_product(geometry, image, weight, columns, out);
+        product.image(image, out);
         let image_mask = stream.map(|(stream, first)| (stream, first + index * out_len));
         fused::bias_relu_dropout(out, bias, geometry.positions(), image_mask);
     }
@@ -192,7 +312,7 @@ pub fn conv2d_maxpool2d_forward(
     let (output, argmax) = pooled;
     check_len("pooled", &pool.output().dims(), output.len())?;
     check_len("argmax", &pool.output().dims(), argmax.len())?;
-    let (columns, conv_image) = scratch.columns_and_image(conv)?;
+    let (mut product, conv_image) = scratch.product(conv, weight)?;
     let (in_len, pooled_len) = (conv.input().image_len(), pool.output().image_len());
     let pool_image = pool.with_batch(1);
 
@@ -200,7 +320,7 @@ pub fn conv2d_maxpool2d_forward(
         .chunks_exact_mut(pooled_len)
         .zip(argmax.chunks_exact_mut(pooled_len));
     for (image, (out, arg)) in input.chunks_exact(in_len).zip(outputs) {
-        image_product(conv, image, weight, columns, conv_image);
+        product.image(image, conv_image);
         fused::bias_maxpool(&pool_image, conv_image, bias, out, arg);
     }
     Ok(())
@@ -242,10 +362,10 @@ pub fn conv2d_backward_serial(
     if let Some(grad_input) = &grad_input {
         check_len("grad_input", &geometry.input().dims(), grad_input.len())?;
     }
-    let (columns, _) = scratch.columns_and_image(geometry)?;
+    let (columns, mut input_gradient) = scratch.backward(geometry, weight)?;
+    let column_len = geometry.column_len();
     let (c_out, taps, positions) = (geometry.c_out(), geometry.taps(), geometry.positions());
     let (in_len, out_len) = (geometry.input().image_len(), geometry.output().image_len());
-    let weight_t = MatRef::row_major(weight, c_out, taps).t();
     let mut grad_input = grad_input;
 
     // One image at a time, so its dY and columns stay in cache for both products.
@@ -253,17 +373,17 @@ pub fn conv2d_backward_serial(
         .chunks_exact(in_len)
         .zip(grad_output.chunks_exact(out_len));
     for (index, (image, grad_out)) in images.enumerate() {
-        let grad_out = MatRef::row_major(grad_out, c_out, positions);
-        let col = geometry.columns(image, columns);
+        let grad_out_mat = MatRef::row_major(grad_out, c_out, positions);
+        let col = geometry.columns(image, &mut columns[..column_len]);
         let beta = if index == 0 { 0.0 } else { 1.0 };
         let grad_weight = MatMut::row_major(grad_weight, c_out, taps);
-        gemm(1.0, grad_out, col.t(), beta, grad_weight);
+        gemm(1.0, grad_out_mat, col.t(), beta, grad_weight);
 
         let Some(grad_input) = grad_input.as_deref_mut() else {
             continue;
         };
         let grad_image = &mut grad_input[index * in_len..][..in_len];
-        image_backward_input(geometry, weight_t, grad_out, grad_image, columns);
+        input_gradient.image(grad_out, columns, grad_image);
     }
     Ok(())
 }

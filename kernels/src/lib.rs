@@ -9,6 +9,7 @@
 
 mod conv2d;
 mod conv2d_serial;
+mod direct_conv;
 mod dropout;
 mod error;
 mod fused;

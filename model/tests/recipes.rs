@@ -82,8 +82,12 @@ fn fast_options_learn_synthetic_classes() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = synthetic(dir.path(), 200);
     let mut reports: Vec<EpochReport> = Vec::new();
+    // At 0.02 this tiny set sits at the edge of divergence: some seeds
+    // reach NaN loss in the first epoch and which ones changes with the
+    // rounding of the kernels. At 0.01 seeds 0 to 7 all reach 100%.
     let config = TrainConfig {
         evaluate_each_epoch: true,
+        lr: 0.01,
         ..fast_config(3)
     };
     pool(2)
