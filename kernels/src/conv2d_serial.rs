@@ -6,6 +6,7 @@
 
 use crate::conv2d::image_backward_input;
 use crate::direct_conv::{self as direct, DirectConv};
+use crate::direct_weight_grad;
 use crate::error::check_len;
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::{fused, ChunkMask, Conv2dGeometry, KernelError, Pool2dGeometry, Result};
@@ -36,9 +37,17 @@ impl ConvScratch {
         let backward = |size: fn(&Conv2dGeometry) -> usize| {
             largest(&|g| direct::transposed(g).as_ref().map_or(0, size))
         };
+        let weight_gradient = largest(&|g| {
+            if direct_weight_grad::applies(g) {
+                direct_weight_grad::padded_batch_len(g)
+            } else {
+                0
+            }
+        });
         let columns = largest(&Conv2dGeometry::column_len)
             .max(direct(direct::padded_len))
-            .max(backward(direct::padded_len));
+            .max(backward(direct::padded_len))
+            .max(weight_gradient);
         let packed = direct(direct::packed_weight_len).max(backward(direct::packed_weight_len));
         Self {
             columns: vec![0.0; columns],
@@ -88,7 +97,12 @@ impl ConvScratch {
     ) -> Result<(&'a mut [f32], InputGradient<'a>)> {
         let transposed = direct::transposed(geometry);
         let padded = transposed.as_ref().map_or(0, direct::padded_len);
-        let columns = geometry.column_len().max(padded);
+        let batch_padded = if direct_weight_grad::applies(geometry) {
+            direct_weight_grad::padded_batch_len(geometry)
+        } else {
+            0
+        };
+        let columns = geometry.column_len().max(padded).max(batch_padded);
         require_capacity("scratch columns", columns, self.columns.len())?;
         let columns = &mut self.columns[..columns];
         let Some(transposed) = transposed else {
@@ -367,17 +381,23 @@ pub fn conv2d_backward_serial(
     let (c_out, taps, positions) = (geometry.c_out(), geometry.taps(), geometry.positions());
     let (in_len, out_len) = (geometry.input().image_len(), geometry.output().image_len());
     let mut grad_input = grad_input;
+    let direct_weight_gradient = direct_weight_grad::applies(geometry);
+    if direct_weight_gradient {
+        direct_weight_grad::weight_gradient(geometry, input, grad_output, columns, grad_weight);
+    }
 
     // One image at a time, so its dY and columns stay in cache for both products.
     let images = input
         .chunks_exact(in_len)
         .zip(grad_output.chunks_exact(out_len));
     for (index, (image, grad_out)) in images.enumerate() {
-        let grad_out_mat = MatRef::row_major(grad_out, c_out, positions);
-        let col = geometry.columns(image, &mut columns[..column_len]);
-        let beta = if index == 0 { 0.0 } else { 1.0 };
-        let grad_weight = MatMut::row_major(grad_weight, c_out, taps);
-        gemm(1.0, grad_out_mat, col.t(), beta, grad_weight);
+        if !direct_weight_gradient {
+            let grad_out_mat = MatRef::row_major(grad_out, c_out, positions);
+            let col = geometry.columns(image, &mut columns[..column_len]);
+            let beta = if index == 0 { 0.0 } else { 1.0 };
+            let grad_weight = MatMut::row_major(grad_weight, c_out, taps);
+            gemm(1.0, grad_out_mat, col.t(), beta, grad_weight);
+        }
 
         let Some(grad_input) = grad_input.as_deref_mut() else {
             continue;

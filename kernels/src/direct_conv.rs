@@ -214,7 +214,7 @@ fn pack_weight(
 
 /// Copies `image` (`[c_in, h, w]`) into `padded` (`[c_in, h + 2p, w + 2p]`)
 /// with a border of `p` zeros, writing every element.
-fn pad(geometry: &Conv2dGeometry, image: &[f32], padded: &mut [f32]) {
+pub(crate) fn pad(geometry: &Conv2dGeometry, image: &[f32], padded: &mut [f32]) {
     let (h, w) = (geometry.input().height, geometry.input().width);
     let p = geometry.padding();
     let (rows, cols) = padded_dims(geometry);

@@ -10,6 +10,7 @@
 mod conv2d;
 mod conv2d_serial;
 mod direct_conv;
+mod direct_weight_grad;
 mod dropout;
 mod error;
 mod fused;

@@ -120,3 +120,73 @@ proptest! {
         }
     }
 }
+
+/// Returns the largest difference between `a` and `b` relative to the
+/// largest magnitude in `b`.
+fn relative_gap(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0f64, |m, &x| m.max(f64::from(x).abs()));
+    let gap = a.iter().zip(b).fold(0f64, |m, (&x, &y)| {
+        m.max((f64::from(x) - f64::from(y)).abs())
+    });
+    gap / scale
+}
+
+#[test]
+fn network_shapes_match_im2col_path() {
+    // The four convolutions of the network at a chunk of 8 images, against
+    // the batch-parallel passes, which always use im2col and GEMM.
+    let layers = [(3, 32, 32), (32, 32, 32), (32, 64, 16), (64, 64, 16)];
+    let mut rng = Rng::new(11);
+    for (c_in, c_out, side) in layers {
+        let geometry =
+            Conv2dGeometry::new(Shape4::new(8, c_in, side, side), c_out, 3, 1, 1).unwrap();
+        let input = rng.values(geometry.input().len());
+        let weight = rng.values(geometry.weight_len());
+        let bias = rng.values(geometry.bias_len());
+        let grad_output = rng.values(geometry.output().len());
+        let mut scratch = ConvScratch::new(&[geometry]);
+
+        let mut output = nan_vec(geometry.output().len());
+        conv2d_forward_serial(&geometry, &input, &weight, &bias, &mut output, &mut scratch)
+            .unwrap();
+        let mut expected = nan_vec(geometry.output().len());
+        conv2d_forward(&geometry, &input, &weight, &bias, &mut expected).unwrap();
+        let gap = relative_gap(&output, &expected);
+        assert!(
+            gap < 1e-5,
+            "forward {c_in}->{c_out} at {side}: relative gap {gap}"
+        );
+
+        let mut grad_input = nan_vec(input.len());
+        let mut grad_weight = nan_vec(weight.len());
+        conv2d_backward_serial(
+            &geometry,
+            &input,
+            &weight,
+            &grad_output,
+            Some(&mut grad_input),
+            &mut grad_weight,
+            &mut scratch,
+        )
+        .unwrap();
+        let mut expected_input = nan_vec(input.len());
+        let mut expected_weight = nan_vec(weight.len());
+        let mut expected_bias = nan_vec(bias.len());
+        let grads = Conv2dGrads {
+            input: Some(&mut expected_input),
+            weight: &mut expected_weight,
+            bias: &mut expected_bias,
+        };
+        conv2d_backward(&geometry, &input, &weight, &grad_output, grads).unwrap();
+        let gap = relative_gap(&grad_input, &expected_input);
+        assert!(
+            gap < 1e-5,
+            "grad_input {c_in}->{c_out} at {side}: relative gap {gap}"
+        );
+        let gap = relative_gap(&grad_weight, &expected_weight);
+        assert!(
+            gap < 1e-5,
+            "grad_weight {c_in}->{c_out} at {side}: relative gap {gap}"
+        );
+    }
+}
