@@ -102,9 +102,12 @@ impl<'a> DirectConv<'a> {
         packed: &'a mut [f32],
         offsets: &'a mut [u32],
     ) -> Self {
-        let taps = taps(geometry);
-        let weight_at = |filter: usize, tap: usize| weight[filter * taps + tap];
-        Self::packed(geometry, weight_at, packed, offsets)
+        let source = Source {
+            weight,
+            filter_stride: taps(geometry),
+            tap_start: |tap| tap,
+        };
+        Self::packed(geometry, source, packed, offsets)
     }
 
     /// Prepares the convolution that computes the input gradient of
@@ -120,22 +123,28 @@ impl<'a> DirectConv<'a> {
         offsets: &'a mut [u32],
     ) -> Self {
         let (k, c_in) = (forward.kernel(), forward.input().channels);
-        let weight_at = |channel: usize, tap: usize| {
+        // Tap (o, ky, kx) of filter c reads weight[o, c, k-1-ky, k-1-kx].
+        let tap_start = |tap: usize| {
             let (filter, ky, kx) = (tap / (k * k), (tap / k) % k, tap % k);
-            weight[((filter * c_in + channel) * k + k - 1 - ky) * k + k - 1 - kx]
+            (filter * c_in * k + k - 1 - ky) * k + k - 1 - kx
         };
-        Self::packed(geometry, weight_at, packed, offsets)
+        let source = Source {
+            weight,
+            filter_stride: k * k,
+            tap_start,
+        };
+        Self::packed(geometry, source, packed, offsets)
     }
 
     fn packed(
         geometry: &Conv2dGeometry,
-        weight_at: impl Fn(usize, usize) -> f32,
+        source: Source<'_, impl Fn(usize) -> usize>,
         packed: &'a mut [f32],
         offsets: &'a mut [u32],
     ) -> Self {
         let taps = taps(geometry);
         let packed = &mut packed[..packed_weight_len(geometry)];
-        pack_weight(weight_at, geometry.c_out(), taps, packed);
+        pack_weight(&source, geometry.c_out(), taps, packed);
 
         let (rows, cols) = padded_dims(geometry);
         let k = geometry.kernel();
@@ -190,20 +199,29 @@ impl<'a> DirectConv<'a> {
     }
 }
 
-/// Packs the weights (`weight_at(filter, tap)` for `c_out` filters) into
-/// panels of [`MR`] filters stored tap by tap, zero-padding the last panel.
-fn pack_weight(
-    weight_at: impl Fn(usize, usize) -> f32,
+/// Where the packed weights come from: weight `(filter, tap)` is
+/// `weight[tap_start(tap) + filter * filter_stride]`.
+struct Source<'w, T> {
+    weight: &'w [f32],
+    filter_stride: usize,
+    tap_start: T,
+}
+
+/// Packs the weights of `c_out` filters into panels of [`MR`] filters
+/// stored tap by tap, zero-padding the last panel.
+fn pack_weight<T: Fn(usize) -> usize>(
+    source: &Source<'_, T>,
     c_out: usize,
     taps: usize,
     packed: &mut [f32],
 ) {
     for (panel, out) in packed.chunks_exact_mut(MR * taps).enumerate() {
         for (tap, column) in out.chunks_exact_mut(MR).enumerate() {
+            let start = (source.tap_start)(tap);
             for (i, x) in column.iter_mut().enumerate() {
                 let filter = panel * MR + i;
                 *x = if filter < c_out {
-                    weight_at(filter, tap)
+                    source.weight[start + filter * source.filter_stride]
                 } else {
                     0.0
                 };
