@@ -25,35 +25,30 @@ pub struct ConvScratch {
 }
 
 impl ConvScratch {
-    /// Allocates scratch large enough for every geometry in `geometries`.
+    /// Allocates scratch large enough for the forward and backward passes of
+    /// every geometry in `geometries`.
     pub fn new(geometries: &[Conv2dGeometry]) -> Self {
-        let largest = |size: &dyn Fn(&Conv2dGeometry) -> usize| {
-            geometries.iter().map(size).max().unwrap_or(0)
-        };
-        let direct = |size: fn(&Conv2dGeometry) -> usize| {
-            largest(&|g| if direct::applies(g) { size(g) } else { 0 })
-        };
-        // The input gradient's direct convolution, where one applies.
-        let backward = |size: fn(&Conv2dGeometry) -> usize| {
-            largest(&|g| direct::transposed(g).as_ref().map_or(0, size))
-        };
-        let weight_gradient = largest(&|g| {
-            if direct_weight_grad::applies(g) {
-                direct_weight_grad::padded_batch_len(g)
-            } else {
-                0
-            }
-        });
-        let columns = largest(&Conv2dGeometry::column_len)
-            .max(direct(direct::padded_len))
-            .max(backward(direct::padded_len))
-            .max(weight_gradient);
-        let packed = direct(direct::packed_weight_len).max(backward(direct::packed_weight_len));
+        Self::sized(geometries, |g| forward_needs(g).max(backward_needs(g)))
+    }
+
+    /// Allocates scratch for the forward passes of `geometries` only, which
+    /// on the direct path is much smaller: a padded image instead of a
+    /// column matrix. A backward pass with it returns a length error.
+    pub fn forward_only(geometries: &[Conv2dGeometry]) -> Self {
+        Self::sized(geometries, forward_needs)
+    }
+
+    fn sized(geometries: &[Conv2dGeometry], needs: impl Fn(&Conv2dGeometry) -> Needs) -> Self {
+        let most = geometries
+            .iter()
+            .map(needs)
+            .fold(Needs::default(), Needs::max);
+        let image = geometries.iter().map(|g| g.output().image_len()).max();
         Self {
-            columns: vec![0.0; columns],
-            image: vec![0.0; largest(&|g| g.output().image_len())],
-            packed: vec![0.0; packed],
-            offsets: vec![0; direct(Conv2dGeometry::taps).max(backward(Conv2dGeometry::taps))],
+            columns: vec![0.0; most.columns],
+            image: vec![0.0; image.unwrap_or(0)],
+            packed: vec![0.0; most.packed],
+            offsets: vec![0; most.offsets],
         }
     }
 
@@ -64,25 +59,25 @@ impl ConvScratch {
         geometry: &Conv2dGeometry,
         weight: &'a [f32],
     ) -> Result<(Product<'a>, &'a mut [f32])> {
+        let needs = forward_needs(geometry);
         let image = geometry.output().image_len();
-        if direct::applies(geometry) {
-            let padded = direct::padded_len(geometry);
-            require_capacity("scratch columns", padded, self.columns.len())?;
-            require_capacity("scratch image", image, self.image.len())?;
-            let packed = direct::packed_weight_len(geometry);
-            require_capacity("scratch packed weights", packed, self.packed.len())?;
-            require_capacity("scratch offsets", geometry.taps(), self.offsets.len())?;
-            let conv = DirectConv::new(geometry, weight, &mut self.packed, &mut self.offsets);
-            let padded = &mut self.columns[..padded];
-            return Ok((Product::Direct { conv, padded }, &mut self.image[..image]));
-        }
-        let columns = geometry.column_len();
-        require_capacity("scratch columns", columns, self.columns.len())?;
+        require_capacity("scratch columns", needs.columns, self.columns.len())?;
         require_capacity("scratch image", image, self.image.len())?;
-        let product = Product::Columns {
-            geometry: *geometry,
-            weight,
-            columns: &mut self.columns[..columns],
+        require_capacity("scratch packed weights", needs.packed, self.packed.len())?;
+        require_capacity("scratch offsets", needs.offsets, self.offsets.len())?;
+        let columns = &mut self.columns[..needs.columns];
+        let product = if direct::applies(geometry) {
+            let conv = DirectConv::new(geometry, weight, &mut self.packed, &mut self.offsets);
+            Product::Direct {
+                conv,
+                padded: columns,
+            }
+        } else {
+            Product::Columns {
+                geometry: *geometry,
+                weight,
+                columns,
+            }
         };
         Ok((product, &mut self.image[..image]))
     }
@@ -95,17 +90,12 @@ impl ConvScratch {
         geometry: &Conv2dGeometry,
         weight: &'a [f32],
     ) -> Result<(&'a mut [f32], InputGradient<'a>)> {
-        let transposed = direct::transposed(geometry);
-        let padded = transposed.as_ref().map_or(0, direct::padded_len);
-        let batch_padded = if direct_weight_grad::applies(geometry) {
-            direct_weight_grad::padded_batch_len(geometry)
-        } else {
-            0
-        };
-        let columns = geometry.column_len().max(padded).max(batch_padded);
-        require_capacity("scratch columns", columns, self.columns.len())?;
-        let columns = &mut self.columns[..columns];
-        let Some(transposed) = transposed else {
+        let needs = backward_needs(geometry);
+        require_capacity("scratch columns", needs.columns, self.columns.len())?;
+        require_capacity("scratch packed weights", needs.packed, self.packed.len())?;
+        require_capacity("scratch offsets", needs.offsets, self.offsets.len())?;
+        let columns = &mut self.columns[..needs.columns];
+        let Some(transposed) = direct::transposed(geometry) else {
             let weight = MatRef::row_major(weight, geometry.c_out(), geometry.taps());
             let columns_path = InputGradient::Columns {
                 geometry: *geometry,
@@ -113,9 +103,6 @@ impl ConvScratch {
             };
             return Ok((columns, columns_path));
         };
-        let packed = direct::packed_weight_len(&transposed);
-        require_capacity("scratch packed weights", packed, self.packed.len())?;
-        require_capacity("scratch offsets", transposed.taps(), self.offsets.len())?;
         let (packed, offsets) = (&mut self.packed, &mut self.offsets);
         let conv = DirectConv::input_gradient(geometry, &transposed, weight, packed, offsets);
         Ok((columns, InputGradient::Direct(conv)))
@@ -177,6 +164,61 @@ impl Product<'_> {
             } => image_product(geometry, image, weight, columns, out),
         }
     }
+}
+
+/// Scratch elements one pass needs: the column buffer (or padded copies),
+/// and the packed weights and tap offsets of the direct path.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    columns: usize,
+    packed: usize,
+    offsets: usize,
+}
+
+impl Needs {
+    fn max(self, other: Self) -> Self {
+        Self {
+            columns: self.columns.max(other.columns),
+            packed: self.packed.max(other.packed),
+            offsets: self.offsets.max(other.offsets),
+        }
+    }
+}
+
+/// Returns what the forward pass of `geometry` needs on this CPU.
+fn forward_needs(geometry: &Conv2dGeometry) -> Needs {
+    if !direct::applies(geometry) {
+        return Needs {
+            columns: geometry.column_len(),
+            ..Needs::default()
+        };
+    }
+    Needs {
+        columns: direct::padded_len(geometry),
+        packed: direct::packed_weight_len(geometry),
+        offsets: geometry.taps(),
+    }
+}
+
+/// Returns what the backward pass of `geometry` needs on this CPU: the
+/// weight gradient's columns or padded batch, then the input gradient's.
+fn backward_needs(geometry: &Conv2dGeometry) -> Needs {
+    let weight_gradient = if direct_weight_grad::applies(geometry) {
+        direct_weight_grad::padded_batch_len(geometry)
+    } else {
+        geometry.column_len()
+    };
+    let input_gradient = match direct::transposed(geometry) {
+        Some(transposed) => forward_needs(&transposed),
+        None => Needs {
+            columns: geometry.column_len(),
+            ..Needs::default()
+        },
+    };
+    input_gradient.max(Needs {
+        columns: weight_gradient,
+        ..Needs::default()
+    })
 }
 
 /// Rejects scratch of `found` elements where `needed` are used.

@@ -216,16 +216,14 @@ fn pack_weight<T: Fn(usize) -> usize>(
     packed: &mut [f32],
 ) {
     for (panel, out) in packed.chunks_exact_mut(MR * taps).enumerate() {
+        let filters = MR.min(c_out - panel * MR);
+        let first = panel * MR * source.filter_stride;
         for (tap, column) in out.chunks_exact_mut(MR).enumerate() {
-            let start = (source.tap_start)(tap);
-            for (i, x) in column.iter_mut().enumerate() {
-                let filter = panel * MR + i;
-                *x = if filter < c_out {
-                    source.weight[start + filter * source.filter_stride]
-                } else {
-                    0.0
-                };
-            }
+            let start = first + (source.tap_start)(tap);
+            let weights = source.weight[start..].iter().step_by(source.filter_stride);
+            let (column, rest) = column.split_at_mut(filters);
+            column.iter_mut().zip(weights).for_each(|(x, &w)| *x = w);
+            rest.fill(0.0);
         }
     }
 }
@@ -242,11 +240,32 @@ pub(crate) fn pad(geometry: &Conv2dGeometry, image: &[f32], padded: &mut [f32]) 
         plane[(p + h) * cols..].fill(0.0);
         let inner = plane[p * cols..(p + h) * cols].chunks_exact_mut(cols);
         for (row, source_row) in inner.zip(source.chunks_exact(w)) {
-            row[..p].fill(0.0);
-            row[p..p + w].copy_from_slice(source_row);
-            row[p + w..].fill(0.0);
+            // A fill of a short run of unknown length calls `memset`; for
+            // the common border of one element, two stores do.
+            if p == 1 {
+                row[0] = 0.0;
+                row[w + 1] = 0.0;
+            } else {
+                row[..p].fill(0.0);
+                row[p + w..].fill(0.0);
+            }
+            copy_row(source_row, &mut row[p..p + w]);
         }
     }
+}
+
+/// Copies `source` to `target` (equal lengths) in fixed blocks of 16, which
+/// compile to vector moves; a `copy_from_slice` of a short row of unknown
+/// length calls `memmove` once per row.
+fn copy_row(source: &[f32], target: &mut [f32]) {
+    let mut blocks = target.chunks_exact_mut(HALF);
+    for (out, block) in (&mut blocks).zip(source.chunks_exact(HALF)) {
+        let out: &mut [f32; HALF] = out.try_into().expect("chunks_exact yields whole blocks");
+        *out = block.try_into().expect("chunks_exact yields whole blocks");
+    }
+    let tail = blocks.into_remainder();
+    let start = source.len() - tail.len();
+    tail.copy_from_slice(&source[start..]);
 }
 
 /// The place of one tile in the output: its first filter and position and

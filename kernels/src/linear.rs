@@ -239,13 +239,15 @@ pub fn linear_forward_serial(
     check_len("input", &[batch, in_features], input.len())?;
     check_len("output", &[batch, out_features], output.len())?;
 
-    for row in output.chunks_exact_mut(out_features) {
-        row.copy_from_slice(bias);
+    // One dot product per output: with 10 outputs a GEMM would pack the
+    // whole weight matrix, padded to its panel width, for every call.
+    let rows = input.chunks_exact(in_features);
+    for (x, out) in rows.zip(output.chunks_exact_mut(out_features)) {
+        let filters = weight.chunks_exact(in_features);
+        for ((y, w), &b) in out.iter_mut().zip(filters).zip(bias) {
+            *y = b + simd::dot(x, w);
+        }
     }
-    let weight_t = MatRef::row_major(weight, out_features, in_features).t();
-    let x = MatRef::row_major(input, batch, in_features);
-    let out = MatMut::row_major(output, batch, out_features);
-    gemm(1.0, x, weight_t, 1.0, out);
     Ok(())
 }
 

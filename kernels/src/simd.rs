@@ -108,9 +108,43 @@ pub(crate) fn sum(x: &[f32]) -> f32 {
     acc.reduce_add() + tail
 }
 
+/// Returns the dot product of `a` and `b` (equal lengths), accumulated in
+/// four 8-lane vectors so that consecutive multiply-adds do not wait on
+/// each other. The order is fixed by the length alone.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    const STEP: usize = 4 * LANES;
+    let (mut blocks_a, mut blocks_b) = (a.chunks_exact(STEP), b.chunks_exact(STEP));
+    let mut acc = [f32x8::ZERO; 4];
+    for (x, y) in (&mut blocks_a).zip(&mut blocks_b) {
+        let pairs = x.chunks_exact(LANES).zip(y.chunks_exact(LANES));
+        for (acc, (x, y)) in acc.iter_mut().zip(pairs) {
+            *acc = load(x).mul_add(load(y), *acc);
+        }
+    }
+
+    let tail = blocks_a.remainder().iter().zip(blocks_b.remainder());
+    let tail: f32 = tail.map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add() + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_matches_plain_sum_of_products() {
+        for len in [0, 1, 31, 32, 33, 100, 4096] {
+            let a: Vec<f32> = (0..len).map(|i| (i % 13) as f32 * 0.25 - 1.0).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i % 7) as f32 * 0.5 - 1.5).collect();
+            let expected: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            let got = f64::from(dot(&a, &b));
+            assert!(
+                (got - expected).abs() <= 1e-4 * (1.0 + expected.abs()),
+                "len {len}: {got} vs {expected}"
+            );
+        }
+    }
 
     /// Lengths around the vector width and the task size.
     const LENGTHS: [usize; 8] = [0, 1, 7, 8, 9, 17, PAR_CHUNK - 1, PAR_CHUNK + 9];

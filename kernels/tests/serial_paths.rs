@@ -384,3 +384,39 @@ fn scratch_too_small_is_length_error() {
         "{error}"
     );
 }
+
+#[test]
+fn forward_only_scratch_serves_forward() {
+    let layer = Layer::new(2, 3, 4, (5, 16), 7);
+    let mut scratch = ConvScratch::forward_only(&[layer.geometry]);
+    let mut output = nan_vec(layer.geometry.output().len());
+    let l = &layer;
+    conv2d_forward_serial(
+        &l.geometry,
+        &l.input,
+        &l.weight,
+        &l.bias,
+        &mut output,
+        &mut scratch,
+    )
+    .unwrap();
+    let tolerance = sum_tolerance(layer.taps() + 1);
+    assert_close("output", &output, &layer.reference_output(), tolerance, REL);
+
+    // Where the forward pass needs less scratch than the backward pass (the
+    // direct path), the backward pass reports the shortfall instead of
+    // writing past the buffers.
+    let mut grad_weight = nan_vec(l.weight.len());
+    let result = conv2d_backward_serial(
+        &l.geometry,
+        &l.input,
+        &l.weight,
+        &l.grad_output,
+        None,
+        &mut grad_weight,
+        &mut scratch,
+    );
+    if let Err(error) = result {
+        assert!(matches!(error, KernelError::Length { .. }), "{error}");
+    }
+}

@@ -108,7 +108,11 @@ impl Chunk {
                 pool1: train_only(pooled1),
                 block1: [train_only(block1), train_only(block1)],
             },
-            scratch: ConvScratch::new(&convs),
+            scratch: if training {
+                ConvScratch::new(&convs)
+            } else {
+                ConvScratch::forward_only(&convs)
+            },
             loss_sum: 0.0,
             correct: 0,
         })
