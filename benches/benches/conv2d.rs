@@ -1,6 +1,10 @@
 //! Forward and backward of each convolution at batch 64, in GFLOP/s, next
 //! to the plain-sgemm ceiling of the same GEMMs, at 1 and 2 threads.
 //!
+//! The cifaas side runs the passes as training does: the batch in chunks of
+//! 8 images, one rayon task per chunk, each with its own scratch, through
+//! the serial kernels (the direct path on AVX-512 CPUs).
+//!
 //! Criterion prints throughput in elements per second; here one element is
 //! one FLOP (a multiply-add counts as two), so `Gelem/s` reads as GFLOP/s.
 
@@ -11,37 +15,51 @@ use cifaas_benches::{
     ConvCeiling, ConvLayer, BATCH, CONV_LAYERS, THREAD_COUNTS,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kernels::{conv2d_backward, conv2d_forward, Conv2dGrads};
+use kernels::{conv2d_backward_serial, conv2d_forward_serial, ConvScratch};
+use rayon::prelude::*;
 
-/// Seeded inputs and output buffers of one layer at batch 64.
-struct Buffers {
+/// Images per chunk, as in training.
+const CHUNK: usize = 8;
+
+/// Seeded inputs and output buffers of one chunk of one layer.
+struct Chunk {
     input: Vec<f32>,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
     output: Vec<f32>,
     grad_input: Vec<f32>,
     grad_weight: Vec<f32>,
-    grad_bias: Vec<f32>,
+    scratch: ConvScratch,
+}
+
+/// The weights of one layer and the chunks of a batch of 64.
+struct Buffers {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    chunks: Vec<Chunk>,
 }
 
 impl Buffers {
     fn new(layer: &ConvLayer) -> Self {
-        let geometry = layer.geometry(BATCH);
-        Self {
-            input: seeded_values(geometry.input().len(), 11),
-            weight: seeded_values(geometry.weight_len(), 12),
-            bias: seeded_values(geometry.bias_len(), 13),
-            output: seeded_values(geometry.output().len(), 14),
+        let geometry = layer.geometry(CHUNK);
+        let chunk = |seed: u64| Chunk {
+            input: seeded_values(geometry.input().len(), seed),
+            output: seeded_values(geometry.output().len(), seed + 1),
             grad_input: vec![0.0; geometry.input().len()],
             grad_weight: vec![0.0; geometry.weight_len()],
-            grad_bias: vec![0.0; geometry.bias_len()],
+            scratch: ConvScratch::new(&[geometry]),
+        };
+        Self {
+            weight: seeded_values(geometry.weight_len(), 12),
+            bias: seeded_values(geometry.bias_len(), 13),
+            chunks: (0..BATCH / CHUNK)
+                .map(|i| chunk(20 + 2 * i as u64))
+                .collect(),
         }
     }
 }
 
 fn forward(c: &mut Criterion) {
     for layer in CONV_LAYERS {
-        let geometry = layer.geometry(BATCH);
+        let geometry = layer.geometry(CHUNK);
         let mut buffers = Buffers::new(&layer);
         let mut ceiling = ConvCeiling::new(layer, BATCH);
         let mut group = c.benchmark_group(format!("{}_forward_flop", layer.name));
@@ -53,14 +71,21 @@ fn forward(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         let Buffers {
-                            input,
                             weight,
                             bias,
-                            output,
-                            ..
+                            chunks,
                         } = &mut buffers;
-                        conv2d_forward(&geometry, black_box(input), weight, bias, output)
-                            .expect("shapes match");
+                        chunks.par_iter_mut().for_each(|chunk| {
+                            let Chunk {
+                                input,
+                                output,
+                                scratch,
+                                ..
+                            } = chunk;
+                            let input = black_box(&input[..]);
+                            conv2d_forward_serial(&geometry, input, weight, bias, output, scratch)
+                                .expect("shapes match");
+                        });
                     })
                 });
             });
@@ -74,7 +99,7 @@ fn forward(c: &mut Criterion) {
 
 fn backward(c: &mut Criterion) {
     for layer in CONV_LAYERS {
-        let geometry = layer.geometry(BATCH);
+        let geometry = layer.geometry(CHUNK);
         let mut buffers = Buffers::new(&layer);
         let mut ceiling = ConvCeiling::new(layer, BATCH);
         let mut group = c.benchmark_group(format!("{}_backward_flop", layer.name));
@@ -85,24 +110,31 @@ fn backward(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("cifaas", threads), |b| {
                 pool.install(|| {
                     b.iter(|| {
-                        let Buffers {
-                            input,
-                            weight,
-                            output,
-                            grad_input,
-                            grad_weight,
-                            grad_bias,
-                            ..
-                        } = &mut buffers;
-                        // As in the network, the first layer skips the
-                        // input gradient.
-                        let grads = Conv2dGrads {
-                            input: (!layer.first).then_some(grad_input.as_mut_slice()),
-                            weight: grad_weight,
-                            bias: grad_bias,
-                        };
-                        conv2d_backward(&geometry, black_box(input), weight, output, grads)
+                        let Buffers { weight, chunks, .. } = &mut buffers;
+                        chunks.par_iter_mut().for_each(|chunk| {
+                            let Chunk {
+                                input,
+                                output,
+                                grad_input,
+                                grad_weight,
+                                scratch,
+                            } = chunk;
+                            // As in the network, the first layer skips the
+                            // input gradient. Each chunk's weight gradient
+                            // is its partial sum, as in a training step.
+                            let grad_input = (!layer.first).then_some(grad_input.as_mut_slice());
+                            let input = black_box(&input[..]);
+                            conv2d_backward_serial(
+                                &geometry,
+                                input,
+                                weight,
+                                output,
+                                grad_input,
+                                grad_weight,
+                                scratch,
+                            )
                             .expect("shapes match");
+                        });
                     })
                 });
             });

@@ -15,8 +15,10 @@ pub const IMAGE_BYTES: usize = INPUT[0] * INPUT[1] * INPUT[2];
 /// Images per forward pass during inference.
 const INFERENCE_BATCH: usize = 100;
 
-/// Images per chunk of an inference batch; chunks run in parallel.
-pub(crate) const INFERENCE_CHUNK: usize = 4;
+/// Images per chunk of an inference batch; chunks run in parallel. Each
+/// chunk packs every layer's weights once, so 8 images measured 3 to 5%
+/// faster than 4 in a 10,000-image evaluation, and 16 no faster than 8.
+pub(crate) const INFERENCE_CHUNK: usize = 8;
 
 /// The network: Conv(3->32, 3x3, pad 1) -> ReLU -> Dropout ->
 /// Conv(32->32, 3x3, pad 1) -> MaxPool 2x2 -> Conv(32->64, 3x3, pad 1) ->
