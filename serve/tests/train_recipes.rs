@@ -199,3 +199,34 @@ fn val_split_too_large_rejected() {
     assert!(stderr.contains("hold out fewer than 50"), "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn closed_stdout_still_saves_checkpoint() {
+    // As in `train ... | head -1`: the reader goes away after the first
+    // line, and every later line fails to write.
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dataset = support::synthetic_dataset(40, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("piped.ckpt");
+    let mut child = Command::new(TRAIN)
+        .args(["--data", dataset.path().to_str().unwrap()])
+        .args(["--steps", "6", "--batch-size", "8", "--threads", "2"])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start train");
+    let mut first = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut first).unwrap();
+    drop(reader);
+
+    let status = child.wait().unwrap();
+    assert!(first.starts_with("training on"), "first line: {first}");
+    assert!(status.success(), "train exited with {status}");
+    assert!(out.exists(), "no checkpoint at {}", out.display());
+    let record = dir.path().join("piped.ckpt.run.json");
+    assert!(record.exists(), "no run record at {}", record.display());
+}

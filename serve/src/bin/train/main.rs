@@ -1,6 +1,16 @@
 //! `train`: trains the cifaas network from scratch and writes a checkpoint.
 #![forbid(unsafe_code)]
 
+/// Writes one line to standard output as `println!` does, but ignores a
+/// failed write, such as a pipe whose reader has exited (`train | head`):
+/// the run goes on and still saves its checkpoint and records.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod charts;
 mod progress;
 mod report;
@@ -246,14 +256,14 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
         (None, Some(steps)) => format!("{steps} steps"),
         (None, None) => plural(config.epochs, "epoch"),
     };
-    println!(
+    say!(
         "training on {} images for {length} with {}, recipe {}",
         dataset.train.len() - config.validation.min(dataset.train.len()),
         plural(threads, "thread"),
         args.recipe
     );
     if config.validation > 0 {
-        println!(
+        say!(
             "holding out {} training images for validation",
             config.validation
         );
@@ -267,7 +277,7 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
                     path.display()
                 ))
             })?;
-            println!(
+            say!(
                 "resuming after epoch {} from {}",
                 state.epochs_done,
                 path.display()
@@ -289,17 +299,20 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
         })?;
     let epochs = observer.finish()?;
     let training_seconds = started.elapsed().as_secs_f64();
-    println!("trained in {}", format_duration(started.elapsed()));
+    say!("trained in {}", format_duration(started.elapsed()));
 
     let evaluation = model::evaluate(&network, &dataset.test, 256).context("evaluation failed")?;
     let class_names = dataset.class_names.clone();
-    println!(
+    say!(
         "test accuracy {:.2}% ({} of {})",
         100.0 * evaluation.accuracy(),
         evaluation.correct,
         evaluation.total
     );
-    print!("{}", report::per_class_table(&evaluation, &class_names));
+    say!(
+        "{}",
+        report::per_class_table(&evaluation, &class_names).trim_end()
+    );
 
     model::save_checkpoint(&network, &args.out).map_err(|error| {
         UsageError::new(format!(
@@ -307,8 +320,8 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
             args.out.display()
         ))
     })?;
-    println!("saved checkpoint {}", args.out.display());
-    println!("saved training state {}", state_file.display());
+    say!("saved checkpoint {}", args.out.display());
+    say!("saved training state {}", state_file.display());
 
     let record = RunRecord {
         recipe: args.recipe.to_string(),
@@ -326,9 +339,9 @@ fn train(args: &Args, config: &TrainConfig, threads: usize) -> anyhow::Result<()
     };
     let record_path = run_record::sibling(&args.out, ".run.json");
     run_record::write(&record, &record_path)?;
-    println!("saved run record {}", record_path.display());
+    say!("saved run record {}", record_path.display());
     for path in charts::draw(&record, &args.out)? {
-        println!("saved chart {}", path.display());
+        say!("saved chart {}", path.display());
     }
     Ok(())
 }

@@ -117,7 +117,7 @@ impl TrainObserver for Observer {
         let line = describe_epoch(report, epochs);
         match &self.bar {
             Some(bar) => bar.println(&line),
-            None => println!("{line}"),
+            None => say!("{line}"),
         }
         let record = EpochRecord::new(report, self.started.elapsed().as_secs_f64());
         if let Err(error) = self.write_metrics(&record) {
