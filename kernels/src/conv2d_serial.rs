@@ -26,14 +26,21 @@ pub struct ConvScratch {
 
 impl ConvScratch {
     /// Allocates scratch large enough for the forward and backward passes of
-    /// every geometry in `geometries`.
+    /// every geometry in `geometries`, at their batch sizes.
+    ///
+    /// NOTE: on AVX-512 CPUs the 3x3 weight gradient pads every image of the
+    /// batch at once, so the backward pass needs scratch in proportion to the
+    /// batch. Size the scratch with the largest batch it will serve. On other
+    /// CPUs one image's column matrix suffices, so a scratch sized too small
+    /// may work on one machine and return a length error on another.
     pub fn new(geometries: &[Conv2dGeometry]) -> Self {
         Self::sized(geometries, |g| forward_needs(g).max(backward_needs(g)))
     }
 
     /// Allocates scratch for the forward passes of `geometries` only, which
     /// on the direct path is much smaller: a padded image instead of a
-    /// column matrix. A backward pass with it returns a length error.
+    /// column matrix. A backward pass with it returns a length error where it
+    /// needs more scratch than the forward pass, and is correct otherwise.
     pub fn forward_only(geometries: &[Conv2dGeometry]) -> Self {
         Self::sized(geometries, forward_needs)
     }

@@ -16,8 +16,10 @@ pub const IMAGE_BYTES: usize = INPUT[0] * INPUT[1] * INPUT[2];
 const INFERENCE_BATCH: usize = 100;
 
 /// Images per chunk of an inference batch; chunks run in parallel. Each
-/// chunk packs every layer's weights once, so 8 images measured 3 to 5%
-/// faster than 4 in a 10,000-image evaluation, and 16 no faster than 8.
+/// chunk packs every layer's weights once per batch. In alternating runs of
+/// `cifaas-perf infer` (10,000 images, batch 100) chunks of 8 took about 3%
+/// less time than chunks of 4 at 1 thread and 4 to 10% less at 2 threads.
+/// Chunks of 16 took the same as 8. The runs vary by several percent.
 pub(crate) const INFERENCE_CHUNK: usize = 8;
 
 /// The network: Conv(3->32, 3x3, pad 1) -> ReLU -> Dropout ->
