@@ -46,16 +46,16 @@ impl ConvScratch {
     }
 
     fn sized(geometries: &[Conv2dGeometry], needs: impl Fn(&Conv2dGeometry) -> Needs) -> Self {
-        let most = geometries
+        let largest = geometries
             .iter()
             .map(needs)
             .fold(Needs::default(), Needs::max);
         let image = geometries.iter().map(|g| g.output().image_len()).max();
         Self {
-            columns: vec![0.0; most.columns],
+            columns: vec![0.0; largest.columns],
             image: vec![0.0; image.unwrap_or(0)],
-            packed: vec![0.0; most.packed],
-            offsets: vec![0; most.offsets],
+            packed: vec![0.0; largest.packed],
+            offsets: vec![0; largest.offsets],
         }
     }
 

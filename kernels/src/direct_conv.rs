@@ -38,7 +38,7 @@ pub(crate) fn applies(geometry: &Conv2dGeometry) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 fn cpu_has_avx512f() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
+    crate::packed_gemm::available()
 }
 
 /// Other architectures take the im2col path.
@@ -94,7 +94,7 @@ pub(crate) struct DirectConv<'a> {
 impl<'a> DirectConv<'a> {
     /// Packs `weight` (`[c_out, c_in, k, k]`) into `packed` and the tap
     /// offsets into `offsets`. The caller has checked [`applies`], the
-    /// weight length, and that `packed` and `offsets` hold at least
+    /// weight length, and that `packed` and `offsets` contain at least
     /// [`packed_weight_len`] and `c_in * k * k` elements.
     pub(crate) fn new(
         geometry: &Conv2dGeometry,
@@ -173,10 +173,10 @@ impl<'a> DirectConv<'a> {
         let row_stride = padded_dims(g).1;
         let out = &mut out[..c_out * positions];
         let taps = self.offsets.len();
-        // Each tap's offset plus the start of the last run of 16 positions,
-        // plus 15, is the last element a load reads.
+        // The last tap's offset (offsets grow with the tap) plus the start of
+        // the last run of 16 positions, plus 15, is the last element a load reads.
         let last_run = (g.output().height - 1) * row_stride + out_w - HALF;
-        let last_offset = self.offsets.iter().copied().max().unwrap_or(0) as usize;
+        let last_offset = self.offsets.last().map_or(0, |&offset| offset as usize);
         assert!(last_run + last_offset + HALF <= padded.len());
 
         for first in (0..positions).step_by(NR) {
@@ -199,7 +199,7 @@ impl<'a> DirectConv<'a> {
     }
 }
 
-/// Where the packed weights come from: weight `(filter, tap)` is
+/// The source layout of the weights to pack: weight `(filter, tap)` is
 /// `weight[tap_start(tap) + filter * filter_stride]`.
 struct Source<'w, T> {
     weight: &'w [f32],
@@ -255,8 +255,8 @@ pub(crate) fn pad(geometry: &Conv2dGeometry, image: &[f32], padded: &mut [f32]) 
 }
 
 /// Copies `source` to `target` (equal lengths) in fixed blocks of 16, which
-/// compile to vector moves; a `copy_from_slice` of a short row of unknown
-/// length calls `memmove` once per row.
+/// compile to vector moves. A `copy_from_slice` of a short row of unknown
+/// length calls `memmove` once per row instead.
 fn copy_row(source: &[f32], target: &mut [f32]) {
     let mut blocks = target.chunks_exact_mut(HALF);
     for (out, block) in (&mut blocks).zip(source.chunks_exact(HALF)) {
@@ -316,7 +316,7 @@ fn write_tile(
 /// offsets[t] + j % 16]`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F. `filters` must hold `MR * offsets.len()`
+/// The CPU must support AVX-512F. `filters` must contain `MR * offsets.len()`
 /// elements, every `bases[h] + offsets[t] + 16` must be at most
 /// `padded.len()`, and `c` must be valid for writes of `MR` rows of `NR`
 /// elements at stride `ldc`.

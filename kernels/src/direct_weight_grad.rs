@@ -45,59 +45,27 @@ pub(crate) fn weight_gradient(
     padded: &mut [f32],
     grad_weight: &mut [f32],
 ) {
-    let image_len = direct_conv::padded_len(geometry);
-    let padded = &mut padded[..padded_batch_len(geometry)];
+    let sizes = Sizes::new(geometry);
+    let padded = &mut padded[..sizes.batch * sizes.padded_len];
     let in_len = geometry.input().image_len();
     for (image, out) in input
         .chunks_exact(in_len)
-        .zip(padded.chunks_exact_mut(image_len))
+        .zip(padded.chunks_exact_mut(sizes.padded_len))
     {
         direct_conv::pad(geometry, image, out);
     }
-
-    let sizes = Sizes::new(geometry);
     assert!(grad_output.len() >= sizes.batch * sizes.out_len);
-    assert!(padded.len() >= sizes.batch * sizes.padded_len);
-    let (c_in, c_out) = (geometry.input().channels, geometry.c_out());
-    for channel in 0..c_in {
-        for first in (0..c_out).step_by(FILTERS) {
+
+    for channel in 0..sizes.channels {
+        for first in (0..geometry.c_out()).step_by(FILTERS) {
             let place = Place { channel, first };
             let (padded, out) = (&*padded, &mut *grad_weight);
-            match c_out - first {
-                1 => store(
-                    group::<1>(&sizes, padded, grad_output, place),
-                    place,
-                    c_in,
-                    out,
-                ),
-                2 => store(
-                    group::<2>(&sizes, padded, grad_output, place),
-                    place,
-                    c_in,
-                    out,
-                ),
-                _ => store(
-                    group::<FILTERS>(&sizes, padded, grad_output, place),
-                    place,
-                    c_in,
-                    out,
-                ),
+            match geometry.c_out() - first {
+                1 => group::<1>(&sizes, padded, grad_output, place, out),
+                2 => group::<2>(&sizes, padded, grad_output, place, out),
+                _ => group::<FILTERS>(&sizes, padded, grad_output, place, out),
             }
         }
-    }
-}
-
-/// Writes the tap gradients of filters `place.first..` for `place.channel`
-/// into `grad_weight` (`[c_out, c_in, 3, 3]`).
-fn store<const F: usize>(
-    sums: [[f32; TAPS]; F],
-    place: Place,
-    c_in: usize,
-    grad_weight: &mut [f32],
-) {
-    for (filter, taps) in sums.iter().enumerate() {
-        let at = ((place.first + filter) * c_in + place.channel) * TAPS;
-        grad_weight[at..at + TAPS].copy_from_slice(taps);
     }
 }
 
@@ -115,6 +83,8 @@ struct Sizes {
     plane: usize,
     /// One padded image, `c_in * plane`.
     padded_len: usize,
+    /// Input channels, `c_in`.
+    channels: usize,
 }
 
 impl Sizes {
@@ -132,6 +102,7 @@ impl Sizes {
             row,
             plane: rows * row,
             padded_len: input.channels * rows * row,
+            channels: input.channels,
         }
     }
 }
@@ -143,14 +114,15 @@ struct Place {
     first: usize,
 }
 
-/// Returns the 9 tap gradients of filters `first..first + F` for one input
-/// channel, summed over the batch.
+/// Writes the 9 tap gradients of filters `first..first + F` for one input
+/// channel, summed over the batch, into `grad_weight` (`[c_out, c_in, 3, 3]`).
 fn group<const F: usize>(
     sizes: &Sizes,
     padded: &[f32],
     grad_output: &[f32],
     place: Place,
-) -> [[f32; TAPS]; F] {
+    grad_weight: &mut [f32],
+) {
     // The last element read: tap (2, 2) of the last 16 positions of the
     // last row of the last image, and the last filter's last gradient.
     let last_input = (sizes.batch - 1) * sizes.padded_len
@@ -164,7 +136,11 @@ fn group<const F: usize>(
     // SAFETY: `applies()` checked AVX-512F. The bounds just asserted cover
     // every load: rows `y + ky <= out_h + 1` and columns `x + kx + 15 <=
     // out_w + 1` of the padded plane, and filters below `first + F`.
-    unsafe { kernel::<F>(sizes, padded, grad_output, place) }
+    let sums = unsafe { kernel::<F>(sizes, padded, grad_output, place) };
+    for (filter, taps) in sums.iter().enumerate() {
+        let at = ((place.first + filter) * sizes.channels + place.channel) * TAPS;
+        grad_weight[at..at + TAPS].copy_from_slice(taps);
+    }
 }
 
 /// Computes the sums of [`group`] with AVX-512 multiply-adds.
