@@ -83,8 +83,15 @@ fn forward(c: &mut Criterion) {
                                 ..
                             } = chunk;
                             let input = black_box(&input[..]);
-                            conv2d_forward_serial(&geometry, input, weight, bias, output, scratch)
-                                .expect("shapes match");
+                            conv2d_forward_serial(
+                                &geometry,
+                                input,
+                                &weight[..],
+                                bias,
+                                output,
+                                scratch,
+                            )
+                            .expect("shapes match");
                         });
                     })
                 });
@@ -127,7 +134,7 @@ fn backward(c: &mut Criterion) {
                             conv2d_backward_serial(
                                 &geometry,
                                 input,
-                                weight,
+                                &weight[..],
                                 output,
                                 grad_input,
                                 grad_weight,

@@ -5,10 +5,12 @@
 //! its result depends only on its inputs, never on the thread that runs it.
 
 use crate::conv2d::image_backward_input;
+use crate::conv_weights::{ConvWeights, Path, Role};
 use crate::direct_conv::{self as direct, DirectConv};
 use crate::direct_weight_grad;
 use crate::error::check_len;
 use crate::gemm::{gemm, MatMut, MatRef};
+use crate::winograd::{self, WinogradConv};
 use crate::{fused, ChunkMask, Conv2dGeometry, KernelError, Pool2dGeometry, Result};
 
 /// Scratch memory of the serial convolution passes: one image's column
@@ -59,31 +61,62 @@ impl ConvScratch {
         }
     }
 
-    /// Returns the per-image product of `geometry` with `weight` and a
-    /// one-image output buffer. On the direct path this packs the weights.
+    /// Returns the per-image product of `geometry` with `weights` and a
+    /// one-image output buffer. With plain weights on the Winograd or
+    /// direct path this rearranges them.
     fn product<'a>(
         &'a mut self,
         geometry: &Conv2dGeometry,
-        weight: &'a [f32],
+        weights: ConvWeights<'a>,
     ) -> Result<(Product<'a>, &'a mut [f32])> {
         let needs = forward_needs(geometry);
         let image = geometry.output().image_len();
         require_capacity("scratch columns", needs.columns, self.columns.len())?;
         require_capacity("scratch image", image, self.image.len())?;
-        require_capacity("scratch packed weights", needs.packed, self.packed.len())?;
-        require_capacity("scratch offsets", needs.offsets, self.offsets.len())?;
         let columns = &mut self.columns[..needs.columns];
-        let product = if direct::applies(geometry) {
-            let conv = DirectConv::new(geometry, weight, &mut self.packed, &mut self.offsets);
-            Product::Direct {
-                conv,
-                padded: columns,
+        let product = match weights {
+            ConvWeights::Plain(weight) => {
+                require_capacity("scratch packed weights", needs.packed, self.packed.len())?;
+                require_capacity("scratch offsets", needs.offsets, self.offsets.len())?;
+                let (packed, offsets) = (&mut self.packed, &mut self.offsets);
+                if winograd::applies(geometry) {
+                    let conv = WinogradConv::new(geometry, weight, packed, offsets);
+                    Product::Winograd {
+                        conv,
+                        scratch: columns,
+                    }
+                } else if direct::applies(geometry) {
+                    let conv = DirectConv::new(geometry, weight, packed, offsets);
+                    Product::Direct {
+                        conv,
+                        padded: columns,
+                    }
+                } else {
+                    Product::Columns {
+                        geometry: *geometry,
+                        weight,
+                        columns,
+                    }
+                }
             }
-        } else {
-            Product::Columns {
-                geometry: *geometry,
-                weight,
-                columns,
+            ConvWeights::Packed(packed) => {
+                packed.check(geometry, Role::Forward)?;
+                let (weights, offsets) = (packed.weights(), packed.offsets());
+                match packed.path() {
+                    Path::Winograd => Product::Winograd {
+                        conv: WinogradConv::from_parts(geometry, weights, offsets),
+                        scratch: columns,
+                    },
+                    Path::Direct => Product::Direct {
+                        conv: DirectConv::from_parts(geometry, weights, offsets),
+                        padded: columns,
+                    },
+                    Path::Columns => Product::Columns {
+                        geometry: *geometry,
+                        weight: weights,
+                        columns,
+                    },
+                }
             }
         };
         Ok((product, &mut self.image[..image]))
@@ -91,26 +124,44 @@ impl ConvScratch {
 
     /// Returns the column buffer of `geometry`, long enough for the padded
     /// output gradient too, and the input-gradient product of its weights.
-    /// On the direct path this packs the flipped weights.
+    /// With plain weights on the Winograd or direct path this rearranges
+    /// the flipped weights.
     fn backward<'a>(
         &'a mut self,
         geometry: &Conv2dGeometry,
-        weight: &'a [f32],
+        weights: ConvWeights<'a>,
     ) -> Result<(&'a mut [f32], InputGradient<'a>)> {
         let needs = backward_needs(geometry);
         require_capacity("scratch columns", needs.columns, self.columns.len())?;
+        let columns = &mut self.columns[..needs.columns];
+        let transposed = direct::transposed(geometry);
+        let weight = match weights {
+            ConvWeights::Plain(weight) => weight,
+            ConvWeights::Packed(packed) => {
+                packed.check(geometry, Role::InputGradient)?;
+                let (weights, offsets) = (packed.weights(), packed.offsets());
+                let gradient = match (packed.path(), transposed) {
+                    (Path::Winograd, Some(t)) => {
+                        InputGradient::Winograd(WinogradConv::from_parts(&t, weights, offsets))
+                    }
+                    (Path::Direct, Some(t)) => {
+                        InputGradient::Direct(DirectConv::from_parts(&t, weights, offsets))
+                    }
+                    _ => InputGradient::columns(geometry, weights),
+                };
+                return Ok((columns, gradient));
+            }
+        };
+        let Some(transposed) = transposed else {
+            return Ok((columns, InputGradient::columns(geometry, weight)));
+        };
         require_capacity("scratch packed weights", needs.packed, self.packed.len())?;
         require_capacity("scratch offsets", needs.offsets, self.offsets.len())?;
-        let columns = &mut self.columns[..needs.columns];
-        let Some(transposed) = direct::transposed(geometry) else {
-            let weight = MatRef::row_major(weight, geometry.c_out(), geometry.taps());
-            let columns_path = InputGradient::Columns {
-                geometry: *geometry,
-                weight_t: weight.t(),
-            };
-            return Ok((columns, columns_path));
-        };
         let (packed, offsets) = (&mut self.packed, &mut self.offsets);
+        if winograd::applies(&transposed) {
+            let conv = WinogradConv::input_gradient(geometry, &transposed, weight, packed, offsets);
+            return Ok((columns, InputGradient::Winograd(conv)));
+        }
         let conv = DirectConv::input_gradient(geometry, &transposed, weight, packed, offsets);
         Ok((columns, InputGradient::Direct(conv)))
     }
@@ -120,6 +171,7 @@ impl ConvScratch {
 /// backward pass computes it: a direct convolution with the flipped
 /// weights where it applies, else `col2im(weight^T * dY)`.
 enum InputGradient<'a> {
+    Winograd(WinogradConv<'a>),
     Direct(DirectConv<'a>),
     Columns {
         geometry: Conv2dGeometry,
@@ -127,12 +179,22 @@ enum InputGradient<'a> {
     },
 }
 
-impl InputGradient<'_> {
+impl<'a> InputGradient<'a> {
+    /// The im2col path: `col2im(weight^T * dY)`.
+    fn columns(geometry: &Conv2dGeometry, weight: &'a [f32]) -> Self {
+        let weight = MatRef::row_major(weight, geometry.c_out(), geometry.taps());
+        Self::Columns {
+            geometry: *geometry,
+            weight_t: weight.t(),
+        }
+    }
+
     /// Overwrites `grad_image` (`[c_in, h, w]`) with the input gradient of
     /// `grad_out` (`[c_out, out_h * out_w]`), using `scratch` for the padded
     /// gradient or the column gradient.
     fn image(&mut self, grad_out: &[f32], scratch: &mut [f32], grad_image: &mut [f32]) {
         match self {
+            Self::Winograd(conv) => conv.image_product(grad_out, scratch, grad_image),
             Self::Direct(conv) => conv.image_product(grad_out, scratch, grad_image),
             Self::Columns { geometry, weight_t } => {
                 let positions = geometry.positions();
@@ -147,6 +209,10 @@ impl InputGradient<'_> {
 /// The convolution of one image with a layer's weights, as one forward pass
 /// computes it: the direct kernel where it applies, else im2col and GEMM.
 enum Product<'a> {
+    Winograd {
+        conv: WinogradConv<'a>,
+        scratch: &'a mut [f32],
+    },
     Direct {
         conv: DirectConv<'a>,
         padded: &'a mut [f32],
@@ -163,6 +229,7 @@ impl Product<'_> {
     /// out_h * out_w]`), overwriting it.
     fn image(&mut self, image: &[f32], out: &mut [f32]) {
         match self {
+            Self::Winograd { conv, scratch } => conv.image_product(image, scratch, out),
             Self::Direct { conv, padded } => conv.image_product(image, padded, out),
             Self::Columns {
                 geometry,
@@ -194,6 +261,13 @@ impl Needs {
 
 /// Returns what the forward pass of `geometry` needs on this CPU.
 fn forward_needs(geometry: &Conv2dGeometry) -> Needs {
+    if winograd::applies(geometry) {
+        return Needs {
+            columns: winograd::scratch_len(geometry),
+            packed: winograd::packed_weight_len(geometry),
+            offsets: geometry.input().channels,
+        };
+    }
     if !direct::applies(geometry) {
         return Needs {
             columns: geometry.column_len(),
@@ -241,9 +315,19 @@ fn require_capacity(name: &'static str, needed: usize, found: usize) -> Result<(
     })
 }
 
-/// Checks the slices of a forward pass against `geometry`.
-fn check_forward(g: &Conv2dGeometry, input: &[f32], weight: &[f32], bias: &[f32]) -> Result<()> {
-    g.check_params(["weight", "bias"], weight.len(), bias.len())?;
+/// Checks the slices of a forward pass against `geometry`; packed weights
+/// are checked when the pass takes them.
+fn check_forward(
+    g: &Conv2dGeometry,
+    input: &[f32],
+    weights: ConvWeights<'_>,
+    bias: &[f32],
+) -> Result<()> {
+    let weight_len = match weights {
+        ConvWeights::Plain(weight) => weight.len(),
+        ConvWeights::Packed(_) => g.weight_len(),
+    };
+    g.check_params(["weight", "bias"], weight_len, bias.len())?;
     check_len("input", &g.input().dims(), input.len())
 }
 
@@ -271,20 +355,23 @@ fn image_product(
 /// the result equals [`crate::conv2d_forward`]'s.
 ///
 /// Layout NCHW, row-major, f32. Shapes: `input` `[batch, c_in, h, w]`,
-/// `weight` `[c_out, c_in, k, k]`, `bias` `[c_out]`, `output`
+/// `weight` `[c_out, c_in, k, k]` or a [`crate::PackedConv`] made by
+/// `PackedConv::forward` for this geometry, `bias` `[c_out]`, `output`
 /// `[batch, c_out, out_h, out_w]` (overwritten).
 ///
 /// # Errors
 /// [`KernelError::Length`] when a slice does not match the geometry or
-/// `scratch` was sized for smaller layers.
-pub fn conv2d_forward_serial(
+/// `scratch` was sized for smaller layers, and [`KernelError::Geometry`]
+/// when packed weights were made for another geometry or pass.
+pub fn conv2d_forward_serial<'w>(
     geometry: &Conv2dGeometry,
     input: &[f32],
-    weight: &[f32],
+    weight: impl Into<ConvWeights<'w>>,
     bias: &[f32],
     output: &mut [f32],
     scratch: &mut ConvScratch,
 ) -> Result<()> {
+    let weight = weight.into();
     check_forward(geometry, input, weight, bias)?;
     check_len("output", &geometry.output().dims(), output.len())?;
     let (mut product, _) = scratch.product(geometry, weight)?;
@@ -306,21 +393,22 @@ pub fn conv2d_forward_serial(
 /// each image's product while it is in cache. Without `mask` the dropout is
 /// the identity, as in evaluation.
 ///
-/// Layout NCHW, row-major, f32. Shapes as in [`conv2d_forward_serial`]; the
-/// mask of output element `i` is element `mask.first_index + i` of the pass.
+/// Layout NCHW, row-major, f32. Shapes and weights as in
+/// [`conv2d_forward_serial`]; the mask of output element `i` is element
+/// `mask.first_index + i` of the pass.
 ///
 /// # Errors
-/// [`KernelError::Length`] when a slice does not match the geometry or
-/// `scratch` was sized for smaller layers.
-pub fn conv2d_relu_dropout_forward(
+/// As [`conv2d_forward_serial`].
+pub fn conv2d_relu_dropout_forward<'w>(
     geometry: &Conv2dGeometry,
     input: &[f32],
-    weight: &[f32],
+    weight: impl Into<ConvWeights<'w>>,
     bias: &[f32],
     mask: Option<&ChunkMask>,
     output: &mut [f32],
     scratch: &mut ConvScratch,
 ) -> Result<()> {
+    let weight = weight.into();
     check_forward(geometry, input, weight, bias)?;
     check_len("output", &geometry.output().dims(), output.len())?;
     let (mut product, _) = scratch.product(geometry, weight)?;
@@ -351,16 +439,18 @@ pub fn conv2d_relu_dropout_forward(
 /// # Errors
 /// [`KernelError::Length`] when a slice does not match the geometries or
 /// `scratch` was sized for smaller layers, and [`KernelError::Geometry`]
-/// when `pool`'s input is not the convolution's output.
-pub fn conv2d_maxpool2d_forward(
+/// when `pool`'s input is not the convolution's output or packed weights
+/// were made for another geometry or pass.
+pub fn conv2d_maxpool2d_forward<'w>(
     conv: &Conv2dGeometry,
     pool: &Pool2dGeometry,
     input: &[f32],
-    weight: &[f32],
+    weight: impl Into<ConvWeights<'w>>,
     bias: &[f32],
     pooled: (&mut [f32], &mut [u32]),
     scratch: &mut ConvScratch,
 ) -> Result<()> {
+    let weight = weight.into();
     check_forward(conv, input, weight, bias)?;
     if pool.input() != conv.output() {
         return Err(KernelError::Geometry {
@@ -396,17 +486,19 @@ pub fn conv2d_maxpool2d_forward(
 /// pass that produces `grad_output`.
 ///
 /// Layout NCHW, row-major, f32. Shapes: `input` `[batch, c_in, h, w]`,
-/// `weight` `[c_out, c_in, k, k]`, `grad_output` `[batch, c_out, out_h,
-/// out_w]`; `grad_input` `[batch, c_in, h, w]` or `None` to skip it, and
-/// `grad_weight` `[c_out, c_in, k, k]` (both overwritten).
+/// `weight` `[c_out, c_in, k, k]` or a [`crate::PackedConv`] made by
+/// `PackedConv::input_gradient` for this geometry, `grad_output` `[batch,
+/// c_out, out_h, out_w]`; `grad_input` `[batch, c_in, h, w]` or `None` to
+/// skip it, and `grad_weight` `[c_out, c_in, k, k]` (both overwritten).
 ///
 /// # Errors
 /// [`KernelError::Length`] when a slice does not match the geometry or
-/// `scratch` was sized for smaller layers.
-pub fn conv2d_backward_serial(
+/// `scratch` was sized for smaller layers, and [`KernelError::Geometry`]
+/// when packed weights were made for another geometry or pass.
+pub fn conv2d_backward_serial<'w>(
     geometry: &Conv2dGeometry,
     input: &[f32],
-    weight: &[f32],
+    weight: impl Into<ConvWeights<'w>>,
     grad_output: &[f32],
     grad_input: Option<&mut [f32]>,
     grad_weight: &mut [f32],
@@ -418,7 +510,10 @@ pub fn conv2d_backward_serial(
         geometry.kernel(),
         geometry.kernel(),
     ];
-    check_len("weight", &dims, weight.len())?;
+    let weight = weight.into();
+    if let ConvWeights::Plain(weight) = weight {
+        check_len("weight", &dims, weight.len())?;
+    }
     check_len("grad_weight", &dims, grad_weight.len())?;
     check_len("input", &geometry.input().dims(), input.len())?;
     check_len("grad_output", &geometry.output().dims(), grad_output.len())?;

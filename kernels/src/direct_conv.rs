@@ -19,11 +19,11 @@
 use crate::{Conv2dGeometry, Shape4};
 
 /// Output channels per micro-kernel tile.
-const MR: usize = 8;
+pub(crate) const MR: usize = 8;
 /// Positions per half tile: one 16-lane vector.
 const HALF: usize = 16;
 /// Positions per tile.
-const NR: usize = 2 * HALF;
+pub(crate) const NR: usize = 2 * HALF;
 
 /// Returns whether `geometry` runs on the direct path on this CPU: AVX-512F,
 /// stride 1, output rows a multiple of 16 wide, and a padded image whose
@@ -134,6 +134,20 @@ impl<'a> DirectConv<'a> {
             tap_start,
         };
         Self::packed(geometry, source, packed, offsets)
+    }
+
+    /// Wraps weights and offsets that [`DirectConv::new`] or
+    /// [`DirectConv::input_gradient`] packed earlier for `geometry`.
+    pub(crate) fn from_parts(
+        geometry: &Conv2dGeometry,
+        packed: &'a [f32],
+        offsets: &'a [u32],
+    ) -> Self {
+        Self {
+            geometry: *geometry,
+            packed: &packed[..packed_weight_len(geometry)],
+            offsets: &offsets[..taps(geometry)],
+        }
     }
 
     fn packed(
@@ -322,7 +336,7 @@ fn write_tile(
 /// elements at stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel(
+pub(crate) unsafe fn kernel(
     filters: &[f32],
     padded: &[f32],
     offsets: &[u32],
@@ -375,6 +389,6 @@ unsafe fn kernel(
 
 /// Never called: [`applies`] is false off x86-64.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn kernel(_: &[f32], _: &[f32], _: &[u32], _: [usize; 2], _: *mut f32, _: usize) {
+pub(crate) unsafe fn kernel(_: &[f32], _: &[f32], _: &[u32], _: [usize; 2], _: *mut f32, _: usize) {
     unreachable!("the direct convolution runs only on x86-64")
 }

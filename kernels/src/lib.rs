@@ -9,6 +9,7 @@
 
 mod conv2d;
 mod conv2d_serial;
+mod conv_weights;
 mod direct_conv;
 mod direct_weight_grad;
 mod dropout;
@@ -27,12 +28,14 @@ mod sgd;
 mod shape;
 mod simd;
 mod softmax_xent;
+mod winograd;
 
 pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dGeometry, Conv2dGrads};
 pub use conv2d_serial::{
     conv2d_backward_serial, conv2d_forward_serial, conv2d_maxpool2d_forward,
     conv2d_relu_dropout_forward, ConvScratch,
 };
+pub use conv_weights::{ConvWeights, PackedConv};
 pub use dropout::{dropout_backward, dropout_forward, ChunkMask, Dropout, Phase};
 pub use error::KernelError;
 pub use fused::{maxpool2d_backward_bias, relu_dropout_backward_bias};

@@ -10,7 +10,7 @@ use kernels::{
     conv2d_backward_serial, conv2d_maxpool2d_forward, conv2d_relu_dropout_forward,
     linear_backward_serial, linear_forward_serial, maxpool2d_backward_bias,
     relu_dropout_backward_bias, softmax_cross_entropy_smoothed_sum, ChunkMask, ConvScratch,
-    Dropout, LinearGrads,
+    ConvWeights, Dropout, LinearGrads,
 };
 
 use crate::layers::Layers;
@@ -139,7 +139,7 @@ impl Chunk {
         let input = &mut self.input[..count * IMAGE_BYTES];
         let labels = &mut self.labels[..count];
         fill_batch_augmented(split, stats, indices, place.augment.as_ref(), input, labels)?;
-        self.forward(params, &layers, dropout, Some(place))?;
+        self.forward(params, plain_convs(params), &layers, dropout, Some(place))?;
 
         let logits = &self.logits[..count * CLASSES];
         let labels = &self.labels[..count];
@@ -163,12 +163,15 @@ impl Chunk {
     }
 
     /// Runs the forward pass on the first `layers.batch` images of
-    /// `self.input` and leaves their logits in `self.logits`. With `place`,
+    /// `self.input` and leaves their logits in `self.logits`. `convs` are
+    /// the four convolutions' weights, plain (from `params`) or packed; the
+    /// biases and the linear layer come from `params`. With `place`,
     /// dropout is active with that chunk's masks; without, it is the
     /// identity.
     pub(crate) fn forward(
         &mut self,
         params: &[f32],
+        convs: [ConvWeights<'_>; 4],
         layers: &Layers,
         dropout: &Dropout,
         place: Option<ChunkPlace>,
@@ -194,19 +197,22 @@ impl Chunk {
         let scratch = &mut self.scratch;
         let input = &self.input[..layers.conv1.input().len()];
 
+        let bias = |layer: usize| ranges[layer].split(params).1;
+        let [w1, w2, w3, w4] = convs;
+
         // Conv1 -> ReLU -> Dropout, then Conv2 -> MaxPool.
-        let (w, b) = ranges[CONV1].split(params);
-        conv2d_relu_dropout_forward(&layers.conv1, input, w, b, mask1.as_ref(), act1, scratch)?;
-        let (w, b) = ranges[CONV2].split(params);
-        conv2d_maxpool2d_forward(&layers.conv2, &layers.pool1, act1, w, b, pooled1, scratch)?;
+        let b = bias(CONV1);
+        conv2d_relu_dropout_forward(&layers.conv1, input, w1, b, mask1.as_ref(), act1, scratch)?;
+        let b = bias(CONV2);
+        conv2d_maxpool2d_forward(&layers.conv2, &layers.pool1, act1, w2, b, pooled1, scratch)?;
 
         // Conv3 -> ReLU -> Dropout, then Conv4 -> MaxPool.
         let pool1 = &self.pool1[..layers.pool1.output().len()];
-        let (w, b) = ranges[CONV3].split(params);
-        conv2d_relu_dropout_forward(&layers.conv3, pool1, w, b, mask3.as_ref(), act3, scratch)?;
+        let b = bias(CONV3);
+        conv2d_relu_dropout_forward(&layers.conv3, pool1, w3, b, mask3.as_ref(), act3, scratch)?;
         let pooled2 = (&mut self.pool2[..pooled2], &mut self.argmax2[..pooled2]);
-        let (w, b) = ranges[CONV4].split(params);
-        conv2d_maxpool2d_forward(&layers.conv4, &layers.pool2, act3, w, b, pooled2, scratch)?;
+        let b = bias(CONV4);
+        conv2d_maxpool2d_forward(&layers.conv4, &layers.pool2, act3, w4, b, pooled2, scratch)?;
 
         // Linear.
         let (w, b) = ranges[FC].split(params);
@@ -281,4 +287,10 @@ impl Chunk {
         conv2d_backward_serial(&layers.conv1, input, w, g1b, None, dw, scratch)?;
         Ok(())
     }
+}
+
+/// The four convolutions' plain weights in `params`, first to last.
+fn plain_convs(params: &[f32]) -> [ConvWeights<'_>; 4] {
+    let ranges = layer_ranges();
+    [CONV1, CONV2, CONV3, CONV4].map(|layer| ranges[layer].split(params).0.into())
 }

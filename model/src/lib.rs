@@ -12,6 +12,7 @@ mod evaluate;
 mod holdout;
 mod layers;
 mod network;
+mod packed;
 mod params;
 mod resume;
 mod rng;

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use crate::chunk::Chunk;
 use crate::layers::{Layers, INPUT};
+use crate::packed::PackedCache;
 use crate::params::{initialise, parameter_count};
 use crate::{ModelError, Result, CLASSES};
 
@@ -15,8 +16,8 @@ pub const IMAGE_BYTES: usize = INPUT[0] * INPUT[1] * INPUT[2];
 /// Images per forward pass during inference.
 const INFERENCE_BATCH: usize = 100;
 
-/// Images per chunk of an inference batch; chunks run in parallel. Each
-/// chunk packs every layer's weights once per batch. In alternating runs of
+/// Images per chunk of an inference batch; chunks run in parallel. In
+/// alternating runs of
 /// `cifaas-perf infer` (10,000 images, batch 100) chunks of 8 took about 3%
 /// less time than chunks of 4 at 1 thread and 4 to 10% less at 2 threads.
 /// Chunks of 16 took the same as 8. The runs vary by several percent.
@@ -28,9 +29,12 @@ pub(crate) const INFERENCE_CHUNK: usize = 8;
 /// Linear(4096->10), with the normalisation its inputs need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
+    /// Changed only through [`Network::params_mut`], which drops `packed`.
     pub(crate) params: Vec<f32>,
     pub(crate) dropout: Dropout,
     pub(crate) stats: ChannelStats,
+    /// The convolution weights laid out for inference, made on first use.
+    packed: PackedCache,
 }
 
 impl Network {
@@ -47,6 +51,7 @@ impl Network {
             params: initialise(seed),
             dropout,
             stats,
+            packed: PackedCache::default(),
         })
     }
 
@@ -64,7 +69,7 @@ impl Network {
             )));
         }
         let mut network = Self::new(0, dropout, stats)?;
-        network.params = params;
+        *network.params_mut() = params;
         Ok(network)
     }
 
@@ -81,6 +86,13 @@ impl Network {
     /// All parameters, flat, in the order of [`crate::TENSORS`].
     pub fn parameters(&self) -> &[f32] {
         &self.params
+    }
+
+    /// The parameters for changing, which drops the weights packed for
+    /// inference; the next inference packs them again.
+    pub(crate) fn params_mut(&mut self) -> &mut Vec<f32> {
+        self.packed = PackedCache::default();
+        &mut self.params
     }
 
     /// Returns the class probabilities of CIFAR-layout images (`n * 3072`
@@ -189,6 +201,7 @@ impl<'a> Inference<'a> {
     {
         debug_assert!(count <= self.chunks.iter().map(|c| c.logits.len() / CLASSES).sum());
         let network = self.network;
+        let packed = network.packed.get(&network.params)?;
         let run = |index: usize, chunk: &mut Chunk, out: &mut [f32]| -> Result<()> {
             let images = out.len() / CLASSES;
             fill(
@@ -196,7 +209,8 @@ impl<'a> Inference<'a> {
                 &mut chunk.input[..images * IMAGE_BYTES],
             )?;
             let layers = Layers::new(images)?;
-            chunk.forward(&network.params, &layers, &network.dropout, None)?;
+            let convs = packed.convs();
+            chunk.forward(&network.params, convs, &layers, &network.dropout, None)?;
             out.copy_from_slice(&chunk.logits[..images * CLASSES]);
             Ok(())
         };

@@ -614,7 +614,7 @@ impl Trainer {
         let loss_sum: f64 = chunks.iter().map(|chunk| chunk.loss_sum).sum();
         let correct = chunks.iter().map(|chunk| chunk.correct).sum();
         self.sgd
-            .step_partial_sums(&mut network.params, partials, &mut self.momentum)?;
+            .step_partial_sums(network.params_mut(), partials, &mut self.momentum)?;
         let loss = (loss_sum / batch as f64) as f32;
         Ok(StepOutcome { loss, correct })
     }

@@ -325,3 +325,29 @@ fn trainer_step_checks_batch_length() {
         .unwrap_err();
     assert!(matches!(err, ModelError::Data(_)), "{err}");
 }
+
+#[test]
+fn predictions_follow_training_steps() {
+    // Inference keeps the convolution weights packed with the network; a
+    // training step must drop them, or predictions would use old weights.
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = synthetic(dir.path(), 64);
+    let stats = data::ChannelStats::compute(&dataset.train);
+    let config = quick_config(1);
+    let mut network = Network::new(3, config.dropout, stats).unwrap();
+    let image = dataset.test.image(0).to_vec();
+    let before = network.predict(&image).unwrap();
+
+    let mut trainer = model::Trainer::new(&config, &network).unwrap();
+    let indices: Vec<usize> = (0..32).collect();
+    pool(2)
+        .install(|| trainer.step(&mut network, &dataset.train, &indices))
+        .unwrap();
+    let after = network.predict(&image).unwrap();
+    let fresh = Network::from_parameters(network.parameters().to_vec(), config.dropout, stats)
+        .unwrap()
+        .predict(&image)
+        .unwrap();
+    assert_eq!(after, fresh, "prediction after a step uses old weights");
+    assert_ne!(before, after, "the step changed no prediction");
+}
