@@ -7,10 +7,10 @@
 use crate::conv2d::image_backward_input;
 use crate::conv_weights::{ConvWeights, Path, Role};
 use crate::direct_conv::{self as direct, DirectConv};
-use crate::direct_weight_grad;
 use crate::error::check_len;
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::winograd::{self, WinogradConv};
+use crate::{direct_weight_grad, winograd_weight_grad};
 use crate::{fused, ChunkMask, Conv2dGeometry, KernelError, Pool2dGeometry, Result};
 
 /// Scratch memory of the serial convolution passes: one image's column
@@ -284,7 +284,9 @@ fn forward_needs(geometry: &Conv2dGeometry) -> Needs {
 /// Returns what the backward pass of `geometry` needs on this CPU: the
 /// weight gradient's columns or padded batch, then the input gradient's.
 fn backward_needs(geometry: &Conv2dGeometry) -> Needs {
-    let weight_gradient = if direct_weight_grad::applies(geometry) {
+    let weight_gradient = if winograd_weight_grad::applies(geometry) {
+        winograd_weight_grad::scratch_len(geometry)
+    } else if direct_weight_grad::applies(geometry) {
         direct_weight_grad::padded_batch_len(geometry)
     } else {
         geometry.column_len()
@@ -525,17 +527,24 @@ pub fn conv2d_backward_serial<'w>(
     let (c_out, taps, positions) = (geometry.c_out(), geometry.taps(), geometry.positions());
     let (in_len, out_len) = (geometry.input().image_len(), geometry.output().image_len());
     let mut grad_input = grad_input;
-    let direct_weight_gradient = direct_weight_grad::applies(geometry);
-    if direct_weight_gradient {
+    // The Winograd and direct weight gradients take the whole batch at
+    // once; im2col adds one image at a time in the loop below.
+    let whole_batch = if winograd_weight_grad::applies(geometry) {
+        winograd_weight_grad::weight_gradient(geometry, input, grad_output, columns, grad_weight);
+        true
+    } else if direct_weight_grad::applies(geometry) {
         direct_weight_grad::weight_gradient(geometry, input, grad_output, columns, grad_weight);
-    }
+        true
+    } else {
+        false
+    };
 
     // One image at a time, so its dY and columns stay in cache for both products.
     let images = input
         .chunks_exact(in_len)
         .zip(grad_output.chunks_exact(out_len));
     for (index, (image, grad_out)) in images.enumerate() {
-        if !direct_weight_gradient {
+        if !whole_batch {
             let grad_out_mat = MatRef::row_major(grad_out, c_out, positions);
             let col = geometry.columns(image, &mut columns[..column_len]);
             let beta = if index == 0 { 0.0 } else { 1.0 };

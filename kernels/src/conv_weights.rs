@@ -98,6 +98,33 @@ impl PackedConv {
         Ok(packed)
     }
 
+    /// Lays out new values of the weights in place, for the same geometry
+    /// and pass, without allocating.
+    ///
+    /// # Errors
+    /// [`KernelError::Length`] when `weight` does not match the geometry.
+    pub fn repack(&mut self, weight: &[f32]) -> Result<()> {
+        let g = self.geometry;
+        check_weight(&g, weight.len())?;
+        let (packed, offsets) = (&mut self.packed, &mut self.offsets);
+        match (self.role, self.path, direct::transposed(&g)) {
+            (Role::Forward, Path::Winograd, _) => {
+                WinogradConv::new(&g, weight, packed, offsets);
+            }
+            (Role::Forward, Path::Direct, _) => {
+                DirectConv::new(&g, weight, packed, offsets);
+            }
+            (Role::InputGradient, Path::Winograd, Some(t)) => {
+                WinogradConv::input_gradient(&g, &t, weight, packed, offsets);
+            }
+            (Role::InputGradient, Path::Direct, Some(t)) => {
+                DirectConv::input_gradient(&g, &t, weight, packed, offsets);
+            }
+            _ => packed.copy_from_slice(weight),
+        }
+        Ok(())
+    }
+
     fn empty(geometry: &Conv2dGeometry, role: Role) -> Self {
         Self {
             geometry: *geometry,
@@ -117,7 +144,8 @@ impl PackedConv {
         self.path
     }
 
-    /// The packed weights, or the plain ones on the [`Path::Columns`] path.
+    /// Returns the packed weights, or the plain ones on the
+    /// [`Path::Columns`] path.
     pub(crate) fn weights(&self) -> &[f32] {
         &self.packed
     }

@@ -7,6 +7,7 @@
 //! a pool of its own. The `_serial` functions and the fused passes run on
 //! the calling thread, for callers that split a batch into chunks.
 
+mod channels_last;
 mod conv2d;
 mod conv2d_serial;
 mod conv_weights;
@@ -29,6 +30,7 @@ mod shape;
 mod simd;
 mod softmax_xent;
 mod winograd;
+mod winograd_weight_grad;
 
 pub use conv2d::{conv2d_backward, conv2d_forward, Conv2dGeometry, Conv2dGrads};
 pub use conv2d_serial::{

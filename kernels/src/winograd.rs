@@ -22,7 +22,7 @@ use crate::direct_conv::{self, kernel, MR, NR};
 use crate::Conv2dGeometry;
 
 /// Elements of a transformed 4x4 tile.
-const XI: usize = 16;
+pub(crate) const XI: usize = 16;
 /// Tiles per block: the micro-kernel's 32 columns.
 const BLOCK: usize = NR;
 /// Tiles transformed together, one per vector lane.
@@ -33,7 +33,7 @@ const HALF_GROUP: usize = LANES / 2;
 /// of `V`. Without it the strides are multiples of 1 KiB, so the sixteen
 /// loads or stores of one transform would share a few L1 cache sets. One
 /// cache line of slack spreads them over sixteen sets.
-const SLACK: usize = 16;
+pub(crate) const SLACK: usize = 16;
 
 /// Returns whether `geometry` runs on the Winograd path on this CPU: a 3x3
 /// kernel, stride 1, padding 1, output rows a multiple of 16 wide, a number
@@ -48,7 +48,7 @@ pub(crate) fn applies(geometry: &Conv2dGeometry) -> bool {
 }
 
 /// 2x2 output tiles per image.
-fn tiles(geometry: &Conv2dGeometry) -> usize {
+pub(crate) fn tiles(geometry: &Conv2dGeometry) -> usize {
     let output = geometry.output();
     (output.height / 2) * (output.width / 2)
 }
@@ -397,7 +397,7 @@ unsafe fn input_tiles(
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn transpose<const N: usize>(
+pub(crate) fn transpose<const N: usize>(
     rows: &[[std::arch::x86_64::__m512; N]; 4],
 ) -> [[std::arch::x86_64::__m512; 4]; N] {
     let mut columns = [[std::arch::x86_64::_mm512_setzero_ps(); 4]; N];
@@ -414,7 +414,7 @@ fn transpose<const N: usize>(
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn input_transform(
+pub(crate) fn input_transform(
     [x0, x1, x2, x3]: [std::arch::x86_64::__m512; 4],
 ) -> [std::arch::x86_64::__m512; 4] {
     use std::arch::x86_64::{_mm512_add_ps, _mm512_sub_ps};

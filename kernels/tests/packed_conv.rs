@@ -1,6 +1,6 @@
 //! Weights packed once with `PackedConv` give the serial passes exactly the
-//! results of plain weights, on shapes that take each path (Winograd,
-//! direct and im2col on AVX-512 CPUs), and are refused for a pass or
+//! results of plain weights. The shapes take each path on AVX-512 CPUs:
+//! Winograd, direct and im2col. Packed weights are rejected by a pass or
 //! geometry they were not made for.
 
 mod common;

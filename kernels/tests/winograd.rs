@@ -1,7 +1,8 @@
 //! The serial convolution passes against the plain-loop reference on 3x3,
 //! stride-1, padding-1 shapes whose 2x2 output tiles come in multiples of
 //! 32 and whose rows are a multiple of 16 wide. On AVX-512 CPUs the
-//! Winograd path computes their forward pass and input gradient. The
+//! Winograd path computes their forward pass and input gradient, and with
+//! multiples of 32 channels in and 16 out their weight gradient. The
 //! shapes cover one and several blocks of tiles per image, rows of 8, 16
 //! and 24 tiles, and channel counts that are not a multiple of 8.
 
@@ -82,6 +83,39 @@ proptest! {
         let expected = reference::conv2d_backward(&geometry, &x, &w, &dy);
         let terms = geometry.c_out() * 9;
         assert_close("grad_input", &grad_input, &expected.input, 4e-6 * terms as f64, 1e-4);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn winograd_weight_gradient_matches_reference(
+        batch in 1..=4usize,
+        c_in in prop_oneof![Just(32usize), Just(64), Just(7)],
+        c_out in prop_oneof![Just(16usize), Just(48), Just(9)],
+        size in output_size(),
+        seed in any::<u64>(),
+    ) {
+        // Multiples of 32 channels in and 16 out take the Winograd weight
+        // gradient; the other counts take the direct one.
+        let geometry = geometry((batch, c_in, c_out), size);
+        let mut rng = Rng::new(seed);
+        let input = rng.values(geometry.input().len());
+        let weight = rng.values(geometry.weight_len());
+        let grad_output = rng.values(geometry.output().len());
+
+        let mut scratch = ConvScratch::new(&[geometry]);
+        let mut grad_weight = nan_vec(weight.len());
+        conv2d_backward_serial(
+            &geometry, &input, &weight, &grad_output, None, &mut grad_weight, &mut scratch,
+        )
+        .unwrap();
+
+        let (x, w, dy) = (to_f64(&input), to_f64(&weight), to_f64(&grad_output));
+        let expected = reference::conv2d_backward(&geometry, &x, &w, &dy);
+        let terms = geometry.output().len() / geometry.c_out();
+        assert_close("grad_weight", &grad_weight, &expected.weight, 4e-6 * terms as f64, 1e-4);
     }
 }
 

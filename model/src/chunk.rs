@@ -15,6 +15,7 @@ use kernels::{
 
 use crate::layers::Layers;
 use crate::network::{argmax, IMAGE_BYTES};
+use crate::packed::StepWeights;
 use crate::params::{layer_ranges, CONV1, CONV2, CONV3, CONV4, FC};
 use crate::{Result, CLASSES};
 
@@ -121,13 +122,15 @@ impl Chunk {
     /// Runs one training pass over the records of `split` named by
     /// `indices`: fills the input, forward with dropout, loss and backward,
     /// overwriting `grads` (laid out as the parameters) with this chunk's
-    /// part of the batch-mean gradient.
+    /// part of the batch-mean gradient. `weights` are the convolution
+    /// weights of `params`, laid out for the step.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn train(
         &mut self,
         split: &Split,
         stats: &ChannelStats,
         params: &[f32],
+        weights: &StepWeights,
         dropout: &Dropout,
         indices: &[usize],
         place: ChunkPlace,
@@ -139,7 +142,7 @@ impl Chunk {
         let input = &mut self.input[..count * IMAGE_BYTES];
         let labels = &mut self.labels[..count];
         fill_batch_augmented(split, stats, indices, place.augment.as_ref(), input, labels)?;
-        self.forward(params, plain_convs(params), &layers, dropout, Some(place))?;
+        self.forward(params, weights.forward(), &layers, dropout, Some(place))?;
 
         let logits = &self.logits[..count * CLASSES];
         let labels = &self.labels[..count];
@@ -159,7 +162,7 @@ impl Chunk {
             scale,
             grad_logits,
         )?;
-        self.backward(params, &layers, dropout, grads)
+        self.backward(params, weights, &layers, dropout, grads)
     }
 
     /// Runs the forward pass on the first `layers.batch` images of
@@ -227,6 +230,7 @@ impl Chunk {
     fn backward(
         &mut self,
         params: &[f32],
+        weights: &StepWeights,
         layers: &Layers,
         dropout: &Dropout,
         grads: &mut [f32],
@@ -256,14 +260,14 @@ impl Chunk {
         };
         let pool2 = &self.pool2[..pooled2];
         linear_backward_serial(&layers.fc, pool2, w, grad_logits, fc_grads)?;
-        let (w, _) = ranges[CONV4].split(params);
+        let w = weights.gradient(3);
         let (dw, db) = ranges[CONV4].split_mut(grads);
         let argmax2 = &self.argmax2[..pooled2];
         maxpool2d_backward_bias(&layers.pool2, grad_pool2, argmax2, g2a, db)?;
         conv2d_backward_serial(&layers.conv4, act3, w, g2a, Some(&mut *g2b), dw, scratch)?;
 
         // Dropout3 and ReLU3 with conv3's bias gradient, then Conv3.
-        let (w, _) = ranges[CONV3].split(params);
+        let w = weights.gradient(2);
         let (dw, db) = ranges[CONV3].split_mut(grads);
         relu_dropout_backward_bias(layers.conv3.output(), dropout, act3, g2b, db)?;
         let grad_pool1 = &mut grad.pool1[..pooled1];
@@ -272,7 +276,7 @@ impl Chunk {
         conv2d_backward_serial(&layers.conv3, pool1, w, g2b, conv3_input, dw, scratch)?;
 
         // MaxPool1 with conv2's bias gradient, then Conv2.
-        let (w, _) = ranges[CONV2].split(params);
+        let w = weights.gradient(1);
         let (dw, db) = ranges[CONV2].split_mut(grads);
         let argmax1 = &self.argmax1[..pooled1];
         maxpool2d_backward_bias(&layers.pool1, grad_pool1, argmax1, g1a, db)?;
@@ -280,17 +284,11 @@ impl Chunk {
 
         // Dropout1 and ReLU1 with conv1's bias gradient, then Conv1, which
         // needs no input gradient.
-        let (w, _) = ranges[CONV1].split(params);
+        let w = weights.gradient(0);
         let (dw, db) = ranges[CONV1].split_mut(grads);
         relu_dropout_backward_bias(layers.conv1.output(), dropout, act1, g1b, db)?;
         let input = &self.input[..layers.conv1.input().len()];
         conv2d_backward_serial(&layers.conv1, input, w, g1b, None, dw, scratch)?;
         Ok(())
     }
-}
-
-/// The four convolutions' plain weights in `params`, first to last.
-fn plain_convs(params: &[f32]) -> [ConvWeights<'_>; 4] {
-    let ranges = layer_ranges();
-    [CONV1, CONV2, CONV3, CONV4].map(|layer| ranges[layer].split(params).0.into())
 }

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::chunk::{Chunk, ChunkPlace, DropoutSeeds};
 use crate::evaluate::{evaluate, evaluate_indices, Evaluation};
 use crate::holdout::Holdout;
+use crate::packed::StepWeights;
 use crate::resume::TrainState;
 use crate::rng::mix;
 use crate::schedule::{LrPlan, Schedule};
@@ -409,6 +410,8 @@ pub struct Trainer {
     plan: Option<LrPlan>,
     /// The epoch whose augmentation [`Trainer::step`] applies.
     epoch: usize,
+    /// The convolution weights laid out for the current step.
+    weights: StepWeights,
 }
 
 /// Measurements of one training step.
@@ -452,6 +455,7 @@ impl Trainer {
             steps_taken: 0,
             plan: None,
             epoch: 1,
+            weights: StepWeights::new(&network.params)?,
         })
     }
 
@@ -583,7 +587,9 @@ impl Trainer {
         let batch = indices.len();
         let chunk_count = batch.div_ceil(TRAIN_CHUNK);
         let params_len = network.params.len();
+        self.weights.repack(&network.params)?;
         let (params, stats, dropout) = (&network.params, &network.stats, &network.dropout);
+        let weights = &self.weights;
 
         // Every chunk runs forward, loss and backward into its own partial.
         let run = |index: usize, chunk: &mut Chunk, partial: &mut [f32]| {
@@ -596,7 +602,16 @@ impl Trainer {
                 augment,
                 smoothing,
             };
-            chunk.train(split, stats, params, dropout, chunk_indices, place, partial)
+            chunk.train(
+                split,
+                stats,
+                params,
+                weights,
+                dropout,
+                chunk_indices,
+                place,
+                partial,
+            )
         };
         let chunks = &mut self.chunks[..chunk_count];
         let partials = &mut self.partials[..chunk_count * params_len];
