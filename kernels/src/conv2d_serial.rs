@@ -474,7 +474,14 @@ pub fn conv2d_maxpool2d_forward<'w>(
     let outputs = output
         .chunks_exact_mut(pooled_len)
         .zip(argmax.chunks_exact_mut(pooled_len));
+    // A 2x2 window with stride 2 is a Winograd output tile, which the
+    // output transform pools in registers.
+    let tiles_are_windows = pool.size() == 2 && pool.stride() == 2;
     for (image, (out, arg)) in input.chunks_exact(in_len).zip(outputs) {
+        if let (Product::Winograd { conv, scratch }, true) = (&mut product, tiles_are_windows) {
+            conv.image_pooled(image, scratch, bias, (out, arg));
+            continue;
+        }
         product.image(image, conv_image);
         fused::bias_maxpool(&pool_image, conv_image, bias, out, arg);
     }

@@ -175,20 +175,54 @@ impl<'a> WinogradConv<'a> {
     /// [`scratch_len`] elements.
     pub(crate) fn image_product(&self, image: &[f32], scratch: &mut [f32], out: &mut [f32]) {
         let g = &self.geometry;
+        let out = &mut out[..g.c_out() * g.positions()];
+        self.run(image, scratch, |m, panel, first| {
+            // SAFETY: `applies()` checked AVX-512F, the only requirement of
+            // the transform beyond its bounds-checked slices.
+            unsafe { transform_output(g, m, panel, first, out) };
+        });
+    }
+
+    /// Writes `maxpool(conv(image) + bias)` with 2x2 windows and stride 2,
+    /// and each window's argmax, as `fused::bias_maxpool` on the output of
+    /// [`WinogradConv::image_product`] would: `pooled` and `argmax` are
+    /// `[c_out, h / 2, w / 2]`. A 2x2 window is a 2x2 output tile, so the
+    /// output transform pools each tile in registers and the full output
+    /// is never written.
+    pub(crate) fn image_pooled(
+        &self,
+        image: &[f32],
+        scratch: &mut [f32],
+        bias: &[f32],
+        pooled: (&mut [f32], &mut [u32]),
+    ) {
+        let g = &self.geometry;
+        let (out, argmax) = pooled;
+        let len = g.c_out() * tiles(g);
+        let (out, argmax) = (&mut out[..len], &mut argmax[..len]);
+        self.run(image, scratch, |m, panel, first| {
+            // SAFETY: as in `image_product`.
+            unsafe { transform_pooled(g, m, (panel, first), bias, (out, argmax)) };
+        });
+    }
+
+    /// Pads `image`, then for each block of tiles transforms the inputs
+    /// and, panel by panel, computes the products and hands them to
+    /// `emit(m, panel, first)`.
+    fn run(&self, image: &[f32], scratch: &mut [f32], mut emit: impl FnMut(&[f32], usize, usize)) {
+        let g = &self.geometry;
         let (padded, rest) = scratch.split_at_mut(direct_conv::padded_len(g));
         direct_conv::pad(g, image, padded);
 
         let (v, m) = rest.split_at_mut(g.input().channels * V_CHANNEL);
         let m = &mut m[..XI * M_STRIDE];
-        let out = &mut out[..g.c_out() * g.positions()];
         for first in (0..tiles(g)).step_by(BLOCK) {
             // SAFETY: `applies()` checked AVX-512F, the only requirement of
-            // both transforms beyond their bounds-checked slices.
+            // the transform beyond its bounds-checked slices.
             unsafe { transform_input(g, padded, first, v) };
             for panel in 0..padded_filters(g) / MR {
                 self.products(panel, v, m);
-                // SAFETY: as above.
-                unsafe { transform_output(g, m, panel, first, out) };
+                emit(m, panel, first);
             }
         }
     }
@@ -335,6 +369,103 @@ fn transform_output(
             // and both output rows of both half groups inside `plane`.
             unsafe { output_tiles(source, M_STRIDE, plane, [lo, hi], width) };
         }
+    }
+}
+
+/// Writes the pooled outputs and their argmax of the 32 tiles from `first`
+/// for the filters of `panel`, from `M` as in [`transform_output`]. The
+/// pooled plane of a filter has one element per tile, in tile order.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+fn transform_pooled(
+    geometry: &Conv2dGeometry,
+    m: &[f32],
+    (panel, first): (usize, usize),
+    bias: &[f32],
+    (pooled, argmax): (&mut [f32], &mut [u32]),
+) {
+    let width = geometry.output().width;
+    let tiles = tiles(geometry);
+    let filters = panel * MR..geometry.c_out().min(panel * MR + MR);
+    for lane in (0..BLOCK).step_by(LANES) {
+        let lo = tile_offset(geometry, first + lane, width);
+        let hi = tile_offset(geometry, first + lane + HALF_GROUP, width);
+        let at = first + lane;
+        for (i, k) in filters.clone().enumerate() {
+            let source = &m[i * BLOCK + lane..];
+            assert!(source.len() >= (XI - 1) * M_STRIDE + LANES);
+            let out = &mut pooled[k * tiles + at..][..LANES];
+            let arg = &mut argmax[k * tiles + at..][..LANES];
+            // SAFETY: `applies()` checked AVX-512F; the assert above keeps
+            // the loads inside `source`, and the slices contain the 16
+            // stores.
+            unsafe { pooled_tiles(source, M_STRIDE, bias[k], ([lo, hi], width), (out, arg)) };
+        }
+    }
+}
+
+/// Transforms 16 tiles of one filter's products back as [`output_tiles`]
+/// does and adds `bias`. Writes each tile's largest value to `pooled` and
+/// its index in the output plane (`width` wide, tiles from `starts` as in
+/// [`output_tiles`]) to `argmax`. As in `fused::bias_maxpool`, the first of
+/// the four in row-major order wins a tie, and a NaN wins.
+///
+/// # Safety
+/// AVX-512F; `m[xi * xi_stride .. + 16]` lies inside `m` for every `xi <
+/// 16`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pooled_tiles(
+    m: &[f32],
+    xi_stride: usize,
+    bias: f32,
+    (starts, width): ([usize; 2], usize),
+    (pooled, argmax): (&mut [f32], &mut [u32]),
+) {
+    use std::arch::x86_64::*;
+    let m = m.as_ptr();
+    let mut rows = [[_mm512_setzero_ps(); 2]; 4];
+    for (r, row) in rows.iter_mut().enumerate() {
+        let mut products = [_mm512_setzero_ps(); 4];
+        for (x, value) in products.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees `m[xi * xi_stride .. + 16]` lies
+            // inside `m` for every xi < 16.
+            *value = unsafe { _mm512_loadu_ps(m.add((4 * r + x) * xi_stride)) };
+        }
+        *row = output_transform(products);
+    }
+    let [left, right] = transpose(&rows);
+    let [top_left, bottom_left] = output_transform(left);
+    let [top_right, bottom_right] = output_transform(right);
+
+    // Index of each tile's top-left output: lanes 0-7 from `starts[0]`,
+    // lanes 8-15 from `starts[1]`, two columns apart.
+    let steps = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+    let (lo, hi) = (starts[0] as i32, starts[1] as i32);
+    let first = _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(lo), _mm512_set1_epi32(hi));
+    let top = _mm512_add_epi32(first, steps);
+    let b = _mm512_set1_ps(bias);
+    let mut best = _mm512_add_ps(top_left, b);
+    let mut index = top;
+    let candidates = [
+        (top_right, 1),
+        (bottom_left, width as i32),
+        (bottom_right, width as i32 + 1),
+    ];
+    for (values, offset) in candidates {
+        let value = _mm512_add_ps(values, b);
+        let larger = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(value, best);
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(value, value);
+        let take = larger | nan;
+        best = _mm512_mask_blend_ps(take, best, value);
+        let at = _mm512_add_epi32(top, _mm512_set1_epi32(offset));
+        index = _mm512_mask_blend_epi32(take, index, at);
+    }
+    assert!(pooled.len() >= LANES);
+    assert!(argmax.len() >= LANES);
+    // SAFETY: the asserts above keep both 16-element stores in bounds.
+    unsafe {
+        _mm512_storeu_ps(pooled.as_mut_ptr(), best);
+        _mm512_storeu_si512(argmax.as_mut_ptr().cast(), index);
     }
 }
 
@@ -493,6 +624,18 @@ fn output_transform(
         _mm512_add_ps(_mm512_add_ps(x0, x1), x2),
         _mm512_sub_ps(_mm512_sub_ps(x1, x2), x3),
     ]
+}
+
+/// Never called: [`applies`] is false off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn pooled_tiles(
+    _: &[f32],
+    _: usize,
+    _: f32,
+    _: ([usize; 2], usize),
+    _: (&mut [f32], &mut [u32]),
+) {
+    unreachable!("the Winograd convolution runs only on x86-64")
 }
 
 /// Never called: [`applies`] is false off x86-64.

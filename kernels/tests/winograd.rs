@@ -140,3 +140,44 @@ fn winograd_handles_values_far_from_one() {
         reference::conv2d_forward(&geometry, &to_f64(&input), &to_f64(&weight), &to_f64(&bias));
     assert_close("output", &output, &expected, 4e-6 * 7.0 * 9.0 * 1e3, 1e-4);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn winograd_pooling_matches_separate_passes(
+        counts in (1..=2usize, 1..=9usize, 1..=19usize),
+        size in output_size(),
+        seed in any::<u64>(),
+        ties in any::<bool>(),
+    ) {
+        // The fused pass pools the Winograd output tiles in registers. It
+        // must give the values and argmax of the convolution followed by
+        // the plain pooling pass, bit for bit. Inputs of few levels and
+        // zero weights make ties, which the first of a window wins.
+        let geometry = geometry(counts, size);
+        let pool = Pool2dGeometry::new(geometry.output(), 2, 2).unwrap();
+        let mut rng = Rng::new(seed);
+        let input = if ties { rng.levels(geometry.input().len(), 3) } else { rng.values(geometry.input().len()) };
+        let mut weight = rng.values(geometry.weight_len());
+        if ties {
+            weight.iter_mut().step_by(3).for_each(|w| *w = 0.0);
+        }
+        let bias = rng.values(geometry.bias_len());
+        let mut scratch = ConvScratch::new(&[geometry]);
+
+        let mut pooled = nan_vec(pool.output().len());
+        let mut argmax = vec![u32::MAX; pool.output().len()];
+        let outputs = (&mut pooled[..], &mut argmax[..]);
+        conv2d_maxpool2d_forward(&geometry, &pool, &input, &weight, &bias, outputs, &mut scratch)
+            .unwrap();
+
+        let mut conv = nan_vec(geometry.output().len());
+        conv2d_forward_serial(&geometry, &input, &weight, &bias, &mut conv, &mut scratch).unwrap();
+        let mut expected = nan_vec(pool.output().len());
+        let mut expected_argmax = vec![u32::MAX; pool.output().len()];
+        maxpool2d_forward(&pool, &conv, &mut expected, &mut expected_argmax).unwrap();
+        prop_assert_eq!(pooled, expected);
+        prop_assert_eq!(argmax, expected_argmax);
+    }
+}
