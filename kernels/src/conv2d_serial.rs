@@ -30,11 +30,13 @@ impl ConvScratch {
     /// Allocates scratch large enough for the forward and backward passes of
     /// every geometry in `geometries`, at their batch sizes.
     ///
-    /// NOTE: on AVX-512 CPUs the 3x3 weight gradient pads every image of the
-    /// batch at once, so the backward pass needs scratch in proportion to the
-    /// batch. Size the scratch with the largest batch it will serve. On other
-    /// CPUs one image's column matrix suffices, so a scratch sized too small
-    /// may work on one machine and return a length error on another.
+    /// NOTE: on AVX-512 CPUs the direct 3x3 weight gradient (for layers
+    /// whose input channels are not a multiple of 32 or whose filters are
+    /// not a multiple of 16) pads every image of the batch at once, so the
+    /// backward pass needs scratch in proportion to the batch. Size the
+    /// scratch with the largest batch it will serve. Elsewhere one image's
+    /// scratch suffices, so a scratch sized too small may work on one
+    /// machine and return a length error on another.
     pub fn new(geometries: &[Conv2dGeometry]) -> Self {
         Self::sized(geometries, |g| forward_needs(g).max(backward_needs(g)))
     }
@@ -354,7 +356,12 @@ fn image_product(
 }
 
 /// Computes `output = conv(input, weight) + bias` on the calling thread;
-/// the result equals [`crate::conv2d_forward`]'s.
+/// the result equals [`crate::conv2d_forward`]'s up to rounding.
+///
+/// NOTE: on the Winograd path (AVX-512F, 3x3, padding 1) the transforms
+/// add and subtract neighbouring inputs, so an infinite input, or one above
+/// about `f32::MAX / 4`, makes the outputs of its 2x2 tiles NaN or infinite
+/// where `conv2d_forward` may give finite values or a signed infinity.
 ///
 /// Layout NCHW, row-major, f32. Shapes: `input` `[batch, c_in, h, w]`,
 /// `weight` `[c_out, c_in, k, k]` or a [`crate::PackedConv`] made by

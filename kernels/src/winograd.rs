@@ -37,13 +37,16 @@ pub(crate) const SLACK: usize = 16;
 
 /// Returns whether `geometry` runs on the Winograd path on this CPU: a 3x3
 /// kernel, stride 1, padding 1, output rows a multiple of 16 wide, a number
-/// of 2x2 tiles per image that is a multiple of 32, and AVX-512F.
+/// of 2x2 tiles per image that is a multiple of 32, channel offsets in a
+/// block of `V` that fit in `u32`, and AVX-512F.
 pub(crate) fn applies(geometry: &Conv2dGeometry) -> bool {
     let output = geometry.output();
+    let v_len = geometry.input().channels.checked_mul(V_CHANNEL);
     geometry.kernel() == 3
         && geometry.padding() == 1
         && output.height.is_multiple_of(2)
         && tiles(geometry).is_multiple_of(BLOCK)
+        && v_len.is_some_and(|len| u32::try_from(len).is_ok())
         && direct_conv::applies(geometry)
 }
 
@@ -306,6 +309,15 @@ fn tile_offset(geometry: &Conv2dGeometry, tile: usize, width: usize) -> usize {
     2 * (tile / per_row) * width + 2 * (tile % per_row)
 }
 
+/// Returns the offsets of the first tiles of the two half groups from
+/// `tile`, as [`tile_offset`] gives them for a plane `width` wide.
+fn group_starts(geometry: &Conv2dGeometry, tile: usize, width: usize) -> [usize; 2] {
+    [
+        tile_offset(geometry, tile, width),
+        tile_offset(geometry, tile + HALF_GROUP, width),
+    ]
+}
+
 /// Writes `V` for the 32 tiles from `first` of the padded image: `v[c *
 /// V_CHANNEL + xi * 32 + t]` is element `xi` of `B^T d B` for tile `first
 /// + t` of channel `c`.
@@ -315,15 +327,16 @@ fn tile_offset(geometry: &Conv2dGeometry, tile: usize, width: usize) -> usize {
 fn transform_input(geometry: &Conv2dGeometry, padded: &[f32], first: usize, v: &mut [f32]) {
     let cols = geometry.input().width + 2;
     let plane = (geometry.input().height + 2) * cols;
-    let groups = [0, LANES].map(|lane| {
-        let lo = tile_offset(geometry, first + lane, cols);
-        let hi = tile_offset(geometry, first + lane + HALF_GROUP, cols);
+    let groups = [
+        (0, group_starts(geometry, first, cols)),
+        (LANES, group_starts(geometry, first + LANES, cols)),
+    ];
+    for (_, [lo, hi]) in groups {
         // The last load of a half group reads the 18th column from its
         // first tile's left edge, inside the padded row (see `applies`).
         assert!(lo + 3 * cols + 18 <= plane);
         assert!(hi + 3 * cols + 18 <= plane);
-        (lane, [lo, hi])
-    });
+    }
     let channels = padded
         .chunks_exact(plane)
         .zip(v.chunks_exact_mut(V_CHANNEL));
@@ -648,4 +661,22 @@ unsafe fn input_tiles(_: &[f32], _: [usize; 2], _: usize, _: *mut f32, _: usize)
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn output_tiles(_: &[f32], _: usize, _: &mut [f32], _: [usize; 2], _: usize) {
     unreachable!("the Winograd convolution runs only on x86-64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Shape4;
+
+    #[test]
+    fn offsets_beyond_u32_leave_the_path() {
+        // The padded image still fits in u32 offsets, but a block of V
+        // (528 elements per channel) does not.
+        let channels = 8_134_409;
+        let huge = Conv2dGeometry::new(Shape4::new(1, channels, 8, 16), 1, 3, 1, 1).unwrap();
+        assert!(u32::try_from(direct_conv::padded_len(&huge)).is_ok());
+        assert!(!applies(&huge));
+        let small = Conv2dGeometry::new(Shape4::new(1, 8, 8, 16), 1, 3, 1, 1).unwrap();
+        assert_eq!(applies(&small), direct_conv::applies(&small));
+    }
 }
