@@ -30,11 +30,11 @@ impl ConvScratch {
     /// Allocates scratch large enough for the forward and backward passes of
     /// every geometry in `geometries`, at their batch sizes.
     ///
-    /// NOTE: on AVX-512 CPUs the direct 3x3 weight gradient (for layers
-    /// whose input channels are not a multiple of 32 or whose filters are
-    /// not a multiple of 16) pads every image of the batch at once, so the
-    /// backward pass needs scratch in proportion to the batch. Size the
-    /// scratch with the largest batch it will serve. Elsewhere one image's
+    /// NOTE: on AVX-512 CPUs the direct 3x3 weight gradient pads every
+    /// image of the batch at once. It serves layers whose input channels
+    /// are not a multiple of 32 or whose filters are not a multiple of 16.
+    /// Their backward pass needs scratch in proportion to the batch, so size
+    /// the scratch with the largest batch it will serve. Elsewhere one image's
     /// scratch suffices, so a scratch sized too small may work on one
     /// machine and return a length error on another.
     pub fn new(geometries: &[Conv2dGeometry]) -> Self {
@@ -182,7 +182,7 @@ enum InputGradient<'a> {
 }
 
 impl<'a> InputGradient<'a> {
-    /// The im2col path: `col2im(weight^T * dY)`.
+    /// Returns the im2col path: `col2im(weight^T * dY)`.
     fn columns(geometry: &Conv2dGeometry, weight: &'a [f32]) -> Self {
         let weight = MatRef::row_major(weight, geometry.c_out(), geometry.taps());
         Self::Columns {
@@ -359,9 +359,10 @@ fn image_product(
 /// the result equals [`crate::conv2d_forward`]'s up to rounding.
 ///
 /// NOTE: on the Winograd path (AVX-512F, 3x3, padding 1) the transforms
-/// add and subtract neighbouring inputs, so an infinite input, or one above
-/// about `f32::MAX / 4`, makes the outputs of its 2x2 tiles NaN or infinite
-/// where `conv2d_forward` may give finite values or a signed infinity.
+/// add and subtract neighbouring inputs. An infinite input, or one above
+/// about `f32::MAX / 4`, then makes the outputs of its 2x2 tiles NaN or
+/// infinite, where `conv2d_forward` may give finite values or a signed
+/// infinity.
 ///
 /// Layout NCHW, row-major, f32. Shapes: `input` `[batch, c_in, h, w]`,
 /// `weight` `[c_out, c_in, k, k]` or a [`crate::PackedConv`] made by

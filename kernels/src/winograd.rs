@@ -35,10 +35,10 @@ const HALF_GROUP: usize = LANES / 2;
 /// cache line of slack spreads them over sixteen sets.
 pub(crate) const SLACK: usize = 16;
 
-/// Returns whether `geometry` runs on the Winograd path on this CPU: a 3x3
-/// kernel, stride 1, padding 1, output rows a multiple of 16 wide, a number
-/// of 2x2 tiles per image that is a multiple of 32, channel offsets in a
-/// block of `V` that fit in `u32`, and AVX-512F.
+/// Returns whether `geometry` runs on the Winograd path on this CPU. It
+/// needs a 3x3 kernel, stride 1, padding 1, output rows a multiple of 16
+/// wide and a multiple of 32 tiles of 2x2 per image. The channel offsets
+/// in a block of `V` must fit in `u32`, and the CPU must have AVX-512F.
 pub(crate) fn applies(geometry: &Conv2dGeometry) -> bool {
     let output = geometry.output();
     let v_len = geometry.input().channels.checked_mul(V_CHANNEL);
