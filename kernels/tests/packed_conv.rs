@@ -10,12 +10,13 @@ use kernels::*;
 use proptest::prelude::*;
 
 /// Geometries `(c_in, c_out, side, kernel, padding)`: 3x3 padding 1 at
-/// widths 16 and 32 (Winograd), a 5x5 kernel at width 16 (direct), and
-/// width 10 (im2col).
+/// widths 16 and 32 with 8 or more input channels (Winograd), 3 channels
+/// or a 5x5 kernel at width 16 or 32 (direct), and width 10 (im2col).
 fn shapes() -> impl Strategy<Value = (usize, usize, usize, usize, usize)> {
     prop_oneof![
-        Just((3usize, 8usize, 32usize, 3usize, 1usize)),
-        Just((5, 9, 16, 3, 1)),
+        Just((8usize, 8usize, 32usize, 3usize, 1usize)),
+        Just((9, 5, 16, 3, 1)),
+        Just((3, 8, 32, 3, 1)),
         Just((4, 6, 16, 5, 2)),
         Just((3, 5, 10, 3, 1)),
     ]
