@@ -439,20 +439,9 @@ unsafe fn pooled_tiles(
     (pooled, argmax): (&mut [f32], &mut [u32]),
 ) {
     use std::arch::x86_64::*;
-    let m = m.as_ptr();
-    let mut rows = [[_mm512_setzero_ps(); 2]; 4];
-    for (r, row) in rows.iter_mut().enumerate() {
-        let mut products = [_mm512_setzero_ps(); 4];
-        for (x, value) in products.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees `m[xi * xi_stride .. + 16]` lies
-            // inside `m` for every xi < 16.
-            *value = unsafe { _mm512_loadu_ps(m.add((4 * r + x) * xi_stride)) };
-        }
-        *row = output_transform(products);
-    }
-    let [left, right] = transpose(&rows);
-    let [top_left, bottom_left] = output_transform(left);
-    let [top_right, bottom_right] = output_transform(right);
+    // SAFETY: the caller's guarantee is the helper's.
+    let [[top_left, top_right], [bottom_left, bottom_right]] =
+        unsafe { tile_outputs(m, xi_stride) };
 
     // Index of each tile's top-left output: lanes 0-7 from `starts[0]`,
     // lanes 8-15 from `starts[1]`, two columns apart.
@@ -595,24 +584,9 @@ unsafe fn output_tiles(
     use std::arch::x86_64::*;
     let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     let high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
-    let m = m.as_ptr();
-
-    // Each row of the 4x4 products turned into two values, then the same
-    // down the columns: the tiles' top and bottom output rows. As in
-    // `input_tiles`, no closures.
-    let mut rows = [[_mm512_setzero_ps(); 2]; 4];
-    for (r, row) in rows.iter_mut().enumerate() {
-        let mut products = [_mm512_setzero_ps(); 4];
-        for (x, value) in products.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees `m[xi * xi_stride .. + 16]` lies
-            // inside `m` for every xi < 16.
-            *value = unsafe { _mm512_loadu_ps(m.add((4 * r + x) * xi_stride)) };
-        }
-        *row = output_transform(products);
-    }
-    let [left, right] = transpose(&rows);
-    let [top_left, bottom_left] = output_transform(left);
-    let [top_right, bottom_right] = output_transform(right);
+    // SAFETY: the caller's guarantee is the helper's.
+    let [[top_left, top_right], [bottom_left, bottom_right]] =
+        unsafe { tile_outputs(m, xi_stride) };
     let out = plane.as_mut_ptr();
     for (offset, left, right) in [(0, top_left, top_right), (width, bottom_left, bottom_right)] {
         // Interleave each tile's left and right outputs into 16 columns.
@@ -627,6 +601,39 @@ unsafe fn output_tiles(
             _mm512_storeu_ps(out.add(starts[1] + offset), second);
         }
     }
+}
+
+/// Loads element `xi` of 16 tiles from `m[xi * xi_stride..]` and returns
+/// `A^T m A` for each: `[[top left, top right], [bottom left, bottom
+/// right]]`, one vector of 16 tiles each.
+///
+/// # Safety
+/// AVX-512F; `m[xi * xi_stride .. + 16]` lies inside `m` for every `xi <
+/// 16`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_outputs(m: &[f32], xi_stride: usize) -> [[std::arch::x86_64::__m512; 2]; 2] {
+    use std::arch::x86_64::{_mm512_loadu_ps, _mm512_setzero_ps};
+    let m = m.as_ptr();
+
+    // Each row of the 4x4 products turned into two values, then the same
+    // down the columns. Loops, not closures, because closures do not
+    // inherit AVX-512F.
+    let mut rows = [[_mm512_setzero_ps(); 2]; 4];
+    for (r, row) in rows.iter_mut().enumerate() {
+        let mut products = [_mm512_setzero_ps(); 4];
+        for (x, value) in products.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees `m[xi * xi_stride .. + 16]` lies
+            // inside `m` for every xi < 16.
+            *value = unsafe { _mm512_loadu_ps(m.add((4 * r + x) * xi_stride)) };
+        }
+        *row = output_transform(products);
+    }
+    let [left, right] = transpose(&rows);
+    let [top_left, bottom_left] = output_transform(left);
+    let [top_right, bottom_right] = output_transform(right);
+    [[top_left, top_right], [bottom_left, bottom_right]]
 }
 
 /// Returns `A^T x` for four vectors, `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`.

@@ -88,8 +88,8 @@ impl Network {
         &self.params
     }
 
-    /// The parameters for changing, which drops the weights packed for
-    /// inference; the next inference packs them again.
+    /// Returns the parameters for changing and drops the weights packed for
+    /// inference, so the next inference packs them again.
     pub(crate) fn params_mut(&mut self) -> &mut Vec<f32> {
         self.packed = PackedCache::default();
         &mut self.params
